@@ -1,0 +1,89 @@
+# vllm.c build.
+#   make                 release build, -O3 -march=native  -> ./vllmc
+#   make PORTABLE=1      no -march=native (runs on any x86-64 / aarch64)
+#   make test            C unit tests (tests/test_*.c) + end-to-end tests
+#   make test SANITIZE=1 the same under ASan + UBSan (objects in build/asan)
+#   make CUDA=1          also builds src/backend/cuda/*.cu with nvcc
+CC       ?= cc
+PORTABLE ?= 0
+SANITIZE ?= 0
+CUDA     ?= 0
+
+PKGS     := libpcre2-8 libutf8proc jansson libmicrohttpd libxxhash
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -Iinclude -Isrc \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ledit -lpthread -lm
+
+ifeq ($(SANITIZE),1)
+  BUILD  := build/asan
+  CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS+= -fsanitize=address,undefined
+else ifeq ($(PORTABLE),1)
+  BUILD  := build/portable
+  CFLAGS += -O3
+else
+  BUILD  := build/release
+  CFLAGS += -O3 -march=native
+endif
+CFLAGS += -fopenmp
+LDFLAGS+= -fopenmp
+
+SRC      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
+OBJ      := $(SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libvllmc.a
+
+ifeq ($(CUDA),1)
+  NVCC    ?= nvcc
+  CU_SRC  := $(shell find src -name '*.cu' | sort)
+  CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+  OBJ     += $(CU_OBJ)
+  CFLAGS  += -DVLLMC_CUDA
+  LDLIBS  += -lcudart -lcublas -lstdc++
+endif
+
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_COMMON := $(wildcard tests/common/*.c)
+
+ifeq ($(SANITIZE),1)
+BIN := $(BUILD)/vllmc
+else
+BIN := vllmc
+endif
+
+.PHONY: all test unit e2e clean fuzz
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -Iinclude -Isrc -DVLLMC_CUDA -c $< -o $@
+
+$(LIB): $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/src/main.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON) -o $@ $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do \
+	  printf '== %s\n' $$t; VLLMC_BIN=$(BIN) $$t || fail=1; done; \
+	  if [ $$fail = 0 ]; then echo "unit: all passed"; else echo "unit: FAILED"; exit 1; fi
+
+e2e: $(BIN)
+	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then VLLMC_BIN=$(abspath $(BIN)) python3 -m pytest -q tests/e2e; fi
+
+test: unit e2e
+
+clean:
+	rm -rf build vllmc
+
+-include $(OBJ:.o=.d)

@@ -1,0 +1,39 @@
+/* A loaded model: its config and views of its weights (mmap'd, never copied
+ * when the kernels read the stored type). Opened from a GGUF file or a
+ * safetensors folder; the same struct either way. */
+#ifndef VLLMC_MODEL_H
+#define VLLMC_MODEL_H
+
+#include "model/config.h"
+#include "model/tensor.h"
+#include "util/error.h"
+
+typedef struct vc_gguf vc_gguf;
+typedef struct vc_safetensors vc_safetensors;
+
+typedef struct vc_layer_weights {
+    vc_tensor attn_norm;             /* [dim] */
+    vc_tensor wq, wk, wv, wo;        /* [n_heads*head_dim, dim] ... (ne[0] = in) */
+    vc_tensor bq, bk, bv;            /* qwen2 biases, else data == NULL */
+    vc_tensor q_norm, k_norm;        /* qwen3 [head_dim], else data == NULL */
+    vc_tensor ffn_norm;              /* [dim] */
+    vc_tensor w_gate, w_up, w_down;  /* gate/up: [hidden_dim, dim]; down: [dim, hidden_dim] */
+} vc_layer_weights;
+
+typedef struct vc_model {
+    vc_config cfg;
+    char *path;
+    vc_gguf *gguf;                   /* exactly one of gguf / st is set */
+    vc_safetensors *st;
+    vc_tensor tok_embd;              /* [vocab, dim] */
+    vc_tensor out_norm;              /* [dim] */
+    vc_tensor output;                /* [vocab, dim]; == tok_embd when tied */
+    vc_layer_weights *layers;        /* [n_layers] */
+    void *owned;                     /* buffers the model owns (e.g. quantized copies) */
+} vc_model;
+
+/* path: a .gguf file, or a safetensors folder with config.json */
+int vc_model_open(vc_model **out, const char *path, vc_error *err);
+void vc_model_free(vc_model *m);
+
+#endif

@@ -1,0 +1,25 @@
+/* The one forward: llama / mistral / qwen2 / qwen3 over a flat batch with a
+ * paged KV cache. Scratch buffers are sized once for max_batch_tokens; no
+ * allocation per step. */
+#ifndef VLLMC_TRANSFORMER_H
+#define VLLMC_TRANSFORMER_H
+
+#include "model/batch.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "util/error.h"
+
+typedef struct vc_transformer vc_transformer;
+
+/* n_threads <= 0: the number of online cores */
+int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch_tokens,
+                          int n_threads, vc_error *err);
+void vc_transformer_free(vc_transformer *t);
+
+/* Runs the batch; writes K/V of every token into kv at its slot and
+ * logits[b->n_logits][vocab] for the requested rows. Returns -1 (with a
+ * message) on a malformed batch (too many tokens, slot out of range, ...). */
+int vc_transformer_forward(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b,
+                           float *logits, vc_error *err);
+
+#endif
