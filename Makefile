@@ -15,14 +15,14 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -Iinclude -Isrc \
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ledit -lpthread -lm
 
 ifeq ($(SANITIZE),1)
-  BUILD  := build/asan
+  BUILD  ?= build/asan
   CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS+= -fsanitize=address,undefined
 else ifeq ($(PORTABLE),1)
-  BUILD  := build/portable
+  BUILD  ?= build/portable
   CFLAGS += -O3
 else
-  BUILD  := build/release
+  BUILD  ?= build/release
   CFLAGS += -O3 -march=native
 endif
 CFLAGS += -fopenmp
