@@ -27,6 +27,8 @@ pyhave() { python3 -c "import $1" 2>/dev/null; }
 pyhave pytest || $PIP pytest
 pyhave openai || $PIP openai
 pyhave numpy  || $PIP numpy
+# gguf-py: e2e tests check that our GGUF exports read back in another reader
+pyhave gguf   || $PIP gguf
 
 for arg in "$@"; do
   case "$arg" in
