@@ -7,7 +7,7 @@
 set -euo pipefail
 
 APT_PKGS="build-essential pkg-config libpcre2-dev libutf8proc-dev libjansson-dev \
-libmicrohttpd-dev libedit-dev libxxhash-dev libcmocka-dev curl unzip clang \
+libmicrohttpd-dev libedit-dev libxxhash-dev libcmocka-dev curl unzip clang xz-utils \
 libclang-rt-14-dev"
 
 missing=""

@@ -1,0 +1,44 @@
+/* vc_tokenizer lifetime and accessors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tok_internal.h"
+
+void vc_tokenizer_free(vc_tokenizer *t) {
+    if (!t) return;
+    free(t->text_blob);
+    free(t->text_off);
+    free(t->text_len);
+    free(t->dec_blob);
+    free(t->dec_off);
+    free(t->dec_len);
+    free(t->flags);
+    free(t->scores);
+    free(t->vocab.slot);
+    free(t->merges.slot);
+    for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->regex[i]);
+    free(t->added);
+    free(t->added_order);
+    free(t->eog_ids);
+    free(t->chat_template);
+    free(t);
+}
+
+int vc_tokenizer_vocab_size(const vc_tokenizer *t) { return t->n_vocab; }
+int vc_tokenizer_bos(const vc_tokenizer *t) { return t->bos_id; }
+int vc_tokenizer_eos(const vc_tokenizer *t) { return t->eos_id; }
+
+int vc_tokenizer_eog_ids(const vc_tokenizer *t, const int32_t **ids) {
+    *ids = t->eog_ids;
+    return t->n_eog;
+}
+
+bool vc_tokenizer_is_special(const vc_tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_vocab && (t->flags[id] & VC_TOKF_SPECIAL);
+}
+
+const char *vc_tokenizer_chat_template(const vc_tokenizer *t) { return t->chat_template; }
+
+const char *vc_tokenizer_token_text(const vc_tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_vocab ? vc_tok_text(t, id) : NULL;
+}
