@@ -120,7 +120,7 @@ static int convert(vc_detok *d, bool final) {
         if (buf_add(&d->out, REPLACEMENT, 3)) return -1;
         i += k;
     }
-    memmove(d->pend.p, d->pend.p + i, n - i);
+    if (i > 0) memmove(d->pend.p, d->pend.p + i, n - i);
     d->pend.n = n - i;
     /* stage 3 */
     while (d->strip_left > 0 && d->out.n > out_start) {
