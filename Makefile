@@ -51,7 +51,7 @@ else
 BIN := vllmc
 endif
 
-.PHONY: all test unit e2e clean fuzz
+.PHONY: all test unit e2e clean fuzz bench
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -82,6 +82,13 @@ e2e: $(BIN)
 	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then VLLMC_BIN=$(abspath $(BIN)) python3 -m pytest -q tests/e2e; fi
 
 test: unit e2e
+
+BENCH_BIN := $(BUILD)/bench/membw $(BUILD)/bench/bench_engine
+bench: $(BIN) $(BENCH_BIN)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
 
 clean:
 	rm -rf build vllmc
