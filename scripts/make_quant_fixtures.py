@@ -15,11 +15,19 @@ Output (all little-endian binary, described by index.json):
   f16_from_f32.{in.u32,out.u16}  numpy float32 -> float16
   f16_to_f32.{in.u16,out.u32}    numpy float16 -> float32
   bf16_from_f32.out.u16          gguf-py BF16 quantize of f16_from_f32.in.u32
-index.json also records gguf-py's RMSE of quantize->dequantize on normal.f32.
+index.json also records gguf-py's RMSE of quantize->dequantize on normal.f32
+and, for the K-quants gguf-py cannot quantize, the RMSE of llama.cpp's own
+quantizer (ggml_quantize_chunk, no imatrix) on normal.f32, dequantized by
+gguf-py. That needs a llama.cpp build (scripts/build-llamacpp-tools.sh puts
+one in ~/.cache/vllmc/llama.cpp; or set LLAMACPP_ROOT): the small C shim
+scripts/ggml_quantize_shim.c is compiled against its libggml-base.a.
 """
+import glob
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 from gguf import GGMLQuantizationType as T
@@ -103,6 +111,29 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
+def llamacpp_quantizer():
+    """Returns quantize(qtype, float32 array) -> uint8 array using llama.cpp."""
+    root = os.environ.get("LLAMACPP_ROOT", os.path.expanduser("~/.cache/vllmc/llama.cpp"))
+    libs = sorted(glob.glob(os.path.join(root, "build-*", "ggml", "src", "libggml-base.a")))
+    inc = os.path.join(root, "src", "ggml", "include")
+    if not libs or not os.path.exists(os.path.join(inc, "ggml.h")):
+        sys.exit("make_quant_fixtures: no llama.cpp build under %s (run scripts/build-llamacpp-tools.sh "
+                 "or set LLAMACPP_ROOT)" % root)
+    tmp = tempfile.mkdtemp(prefix="quantfix")
+    exe = os.path.join(tmp, "shim")
+    shim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ggml_quantize_shim.c")
+    subprocess.run(["cc", "-O2", "-I" + inc, shim, libs[-1], "-lm", "-lpthread", "-lstdc++", "-fopenmp",
+                    "-o", exe], check=True)
+
+    def quantize(qt, x):
+        src, dst = os.path.join(tmp, "in.f32"), os.path.join(tmp, "out.bin")
+        x.astype(np.float32).tofile(src)
+        subprocess.run([exe, str(int(qt)), "256", src, dst], check=True)
+        return np.fromfile(dst, dtype=np.uint8)
+
+    return quantize, libs[-1]
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for name in os.listdir(OUT):
@@ -141,6 +172,19 @@ def main():
             entry["quant"] = {"file": put(qt.name + ".quant.bin", np.ascontiguousarray(q).view(np.uint8)),
                               "normal_rmse": rmse(back, normal)}
         index["formats"][qt.name] = entry
+
+    # llama.cpp's quantizer: K-quant RMSE to beat; and a cross-check that gguf-py's
+    # quantizers are bit-identical to llama.cpp's for the types both have
+    llq, lib = llamacpp_quantizer()
+    index["llamacpp_lib"] = os.path.relpath(lib, os.path.expanduser("~"))
+    index["llamacpp_normal_rmse"] = {}
+    for qt in [T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]:
+        back = quants.dequantize(llq(qt, normal).reshape(1, -1), qt).astype(np.float32).reshape(-1)
+        index["llamacpp_normal_rmse"][qt.name] = rmse(back, normal)
+    for qt in [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0]:
+        same = np.array_equal(llq(qt, x), quants.quantize(x.reshape(1, -1), qt).reshape(-1))
+        print("llama.cpp %s quantize %s gguf-py's" % (qt.name, "==" if same else "!="))
+        index["formats"][qt.name]["quant"]["llamacpp_identical"] = bool(same)
 
     fin = f32_conversion_inputs()
     with np.errstate(over="ignore"):  # overflow to inf is part of what is tested

@@ -414,6 +414,113 @@ static void test_rmse_vs_gguf(void **state) {
     json_decref(index);
 }
 
+/* K-quants (no gguf-py quantizer): the RMSE on standard normal data must
+ * beat the error of the plain min-max rounding the scales are searched
+ * around: a uniform quantizer of step D has RMSE D/sqrt(12), and for group g
+ * D_g = (max_g - min(min_g, 0)) / nmax for the affine types (q in 0..nmax,
+ * offsets <= 0), D_g = max|x_g| / nmax for the symmetric ones
+ * (q in -nmax..nmax-1). When the fixtures carry the RMSE of llama.cpp's
+ * reference quantizer on the same data, ours must be no worse. */
+typedef struct {
+    vc_dtype t;
+    const char *name;
+    int group, nmax, affine;
+} k_case;
+
+static void test_rmse_k_quants(void **state) {
+    (void)state;
+    static const k_case cases[] = {
+        {VC_Q2_K, "Q2_K", 16, 3, 1},  {VC_Q3_K, "Q3_K", 16, 4, 0},  {VC_Q4_K, "Q4_K", 32, 15, 1},
+        {VC_Q5_K, "Q5_K", 32, 31, 1}, {VC_Q6_K, "Q6_K", 16, 32, 0},
+    };
+    json_t *index = load_index();
+    int64_t n;
+    float *x = load_floats(index, "normal", &n);
+    json_t *llama = json_object_get(index, "llamacpp_normal_rmse");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const k_case *k = &cases[c];
+        double step2 = 0.0;
+        for (int64_t g = 0; g < n / k->group; g++) {
+            const float *xg = x + g * k->group;
+            float lo = 0.0f, hi = xg[0], amax = 0.0f;
+            for (int i = 0; i < k->group; i++) {
+                lo = fminf(lo, xg[i]);
+                hi = fmaxf(hi, xg[i]);
+                amax = fmaxf(amax, fabsf(xg[i]));
+            }
+            double step = k->affine ? (hi - lo) / (double)k->nmax : amax / (double)k->nmax;
+            step2 += step * step;
+        }
+        double bound = sqrt(step2 / (double)(n / k->group) / 12.0);
+        double ours = rmse_round_trip(k->t, x, n);
+        json_t *ref = json_object_get(llama, k->name);
+        if (ref)
+            print_message("rmse %-5s ours %.6g  min-max bound %.6g  llama.cpp %.6g\n", k->name, ours, bound,
+                          json_real_value(ref));
+        else
+            print_message("rmse %-5s ours %.6g  min-max bound %.6g\n", k->name, ours, bound);
+        if (!(ours <= bound)) fail_msg("%s: rmse %.6g above the min-max rounding bound %.6g", k->name, ours, bound);
+        if (ref && !(ours <= json_real_value(ref)))
+            fail_msg("%s: rmse %.6g worse than llama.cpp's %.6g", k->name, ours, json_real_value(ref));
+    }
+    free(x);
+    json_decref(index);
+}
+
+/* K-quants on the edge-case input, one super-block (256 values) at a time:
+ * every value finite, an all-zero super-block exact, and each super-block's
+ * RMSE within the worst case of plain min-max rounding, half a step D_g/2
+ * (D_g as in test_rmse_k_quants), plus the f16 resolution of the scales
+ * (2^-24 absolute: tiny blocks have subnormal f16 scales). The D/sqrt(12)
+ * of test_rmse_k_quants is an expectation for continuous data, not a bound
+ * for a block of small integers, which the input has. */
+static void test_k_quants_edge_cases(void **state) {
+    (void)state;
+    static const k_case cases[] = {
+        {VC_Q2_K, "Q2_K", 16, 3, 1},  {VC_Q3_K, "Q3_K", 16, 4, 0},  {VC_Q4_K, "Q4_K", 32, 15, 1},
+        {VC_Q5_K, "Q5_K", 32, 31, 1}, {VC_Q6_K, "Q6_K", 16, 32, 0},
+    };
+    json_t *index = load_index();
+    int64_t n;
+    float *x = load_floats(index, "input", &n);
+    float *y = malloc((size_t)n * 4);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const k_case *k = &cases[c];
+        uint8_t *q = malloc(vc_row_bytes(k->t, n));
+        assert_int_equal(vc_quantize_row(k->t, x, q, n), 0);
+        vc_dequantize_row(k->t, q, y, n);
+        for (int64_t sb = 0; sb < n / 256; sb++) {
+            const float *xs = x + sb * 256, *ys = y + sb * 256;
+            double se = 0.0, step2 = 0.0;
+            int zero = 1;
+            for (int i = 0; i < 256; i++) {
+                if (!isfinite(ys[i])) fail_msg("%s super-block %lld elem %d: %g", k->name, (long long)sb, i, ys[i]);
+                se += ((double)ys[i] - xs[i]) * ((double)ys[i] - xs[i]);
+                zero &= xs[i] == 0.0f;
+            }
+            if (zero && se != 0.0) fail_msg("%s: all-zero super-block %lld not exact", k->name, (long long)sb);
+            for (int g = 0; g < 256 / k->group; g++) {
+                const float *xg = xs + g * k->group;
+                float lo = 0.0f, hi = xg[0], amax = 0.0f;
+                for (int i = 0; i < k->group; i++) {
+                    lo = fminf(lo, xg[i]);
+                    hi = fmaxf(hi, xg[i]);
+                    amax = fmaxf(amax, fabsf(xg[i]));
+                }
+                double step = k->affine ? (hi - lo) / (double)k->nmax : amax / (double)k->nmax;
+                step2 += step * step;
+            }
+            double ours = sqrt(se / 256), bound = sqrt(step2 / (256 / k->group)) / 2.0 + 0x1p-24;
+            if (!(ours <= bound))
+                fail_msg("%s super-block %lld: rmse %.6g > half-step bound %.6g", k->name, (long long)sb, ours, bound);
+        }
+        free(q);
+    }
+    free(x);
+    free(y);
+    json_decref(index);
+}
+
 static void test_unquantizable_type(void **state) {
     (void)state;
     float x[32] = {0};
@@ -435,6 +542,8 @@ int main(void) {
         cmocka_unit_test(test_quantize_q8_1_is_q8_0_plus_sum),
         cmocka_unit_test(test_quantize_q8_k),
         cmocka_unit_test(test_rmse_vs_gguf),
+        cmocka_unit_test(test_rmse_k_quants),
+        cmocka_unit_test(test_k_quants_edge_cases),
         cmocka_unit_test(test_unquantizable_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

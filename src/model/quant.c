@@ -12,6 +12,7 @@
 #endif
 
 #include "model/quant.h"
+#include "model/quant_k.h"
 
 #include <math.h>
 #include <string.h>
@@ -524,6 +525,11 @@ static block_q_fn block_quantizer(vc_dtype t) {
     case VC_Q8_0: return q_q8_0;
     case VC_Q8_1: return q_q8_1;
     case VC_Q8_K: return q_q8_k;
+    case VC_Q2_K: return vc_quantize_block_q2_k;
+    case VC_Q3_K: return vc_quantize_block_q3_k;
+    case VC_Q4_K: return vc_quantize_block_q4_k;
+    case VC_Q5_K: return vc_quantize_block_q5_k;
+    case VC_Q6_K: return vc_quantize_block_q6_k;
     default: return NULL;
     }
 }
