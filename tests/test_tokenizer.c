@@ -22,6 +22,23 @@ static vc_tokenizer *open_dir(const char *name) {
     return t;
 }
 
+static vc_tokenizer *open_gguf(const char *name) {
+    char path[512];
+    assert_int_equal(tokfx_gguf(name, path, sizeof path), 0);
+    vc_tokenizer *t = NULL;
+    vc_error err = {{0}};
+    if (vc_tokenizer_open(&t, path, &err)) fail_msg("open %s: %s", path, err.msg);
+    return t;
+}
+
+static vc_tokenizer *open_smollm2(void) {
+    assert_true(tu_exists(TU_REAL_MODEL));   /* scripts/fetch-model.sh */
+    vc_tokenizer *t = NULL;
+    vc_error err = {{0}};
+    if (vc_tokenizer_open(&t, TU_REAL_MODEL, &err)) fail_msg("open %s: %s", TU_REAL_MODEL, err.msg);
+    return t;
+}
+
 /* *.inp: texts separated by "\n__ggml_vocab_test__\n"; *.out: one line of ids per text */
 static void run_vocab_test(vc_tokenizer *t, const char *name) {
     char p[512];
@@ -228,6 +245,48 @@ static void test_cases_llama2(void **state) {
     vc_tokenizer_free(t);
 }
 
+static void test_vocab_gpt2(void **state) {
+    (void)state;
+    vc_tokenizer *t = open_gguf("gpt-2");
+    run_vocab_test(t, "gpt-2");
+    run_detok_property(t);
+    vc_tokenizer_free(t);
+}
+
+static void test_vocab_llama_spm(void **state) {
+    (void)state;
+    vc_tokenizer *t = open_gguf("llama-spm");
+    run_vocab_test(t, "llama-spm");
+    run_detok_property(t);
+    vc_tokenizer_free(t);
+}
+
+static void test_vocab_phi3(void **state) {
+    (void)state;
+    vc_tokenizer *t = open_gguf("phi-3");
+    run_vocab_test(t, "phi-3");
+    run_detok_property(t);
+    vc_tokenizer_free(t);
+}
+
+static void test_cases_smollm2(void **state) {
+    (void)state;
+    vc_tokenizer *t = open_smollm2();
+    run_cases(t, "smollm2");
+    run_detok_property(t);
+    /* what the engine relies on: ids, specials and end-of-generation ids of the real model */
+    assert_int_equal(vc_tokenizer_vocab_size(t), 49152);
+    assert_string_equal(vc_tokenizer_token_text(t, 2), "<|im_end|>");
+    assert_true(vc_tokenizer_is_special(t, 2));
+    const int32_t *eog;
+    int n_eog = vc_tokenizer_eog_ids(t, &eog);
+    bool has_im_end = false;
+    for (int i = 0; i < n_eog; i++) has_im_end |= eog[i] == 2;
+    assert_true(has_im_end);
+    assert_non_null(vc_tokenizer_chat_template(t));
+    vc_tokenizer_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab_llama_bpe),
@@ -235,6 +294,10 @@ int main(void) {
         cmocka_unit_test(test_cases_llama3),
         cmocka_unit_test(test_cases_qwen3),
         cmocka_unit_test(test_cases_llama2),
+        cmocka_unit_test(test_vocab_gpt2),
+        cmocka_unit_test(test_vocab_llama_spm),
+        cmocka_unit_test(test_vocab_phi3),
+        cmocka_unit_test(test_cases_smollm2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
