@@ -264,17 +264,17 @@ static void test_bad_json(void **state) {
     BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"rope_scaling\": {\"rope_type\": \"llama3\", "
                                     "\"factor\": 8, \"low_freq_factor\": 4, \"high_freq_factor\": 1}"),
         "expected 0 < low < high");
-    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"rope_theta\": -1"), "rope_theta -1");
+    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"rope_theta\": -1"), "field 'rope_theta'", "rope_theta -1");
     /* sanity limits */
-    BAD(base_with("\"num_hidden_layers\"", "\"num_hidden_layers\": 0"), "n_layers = 0", "expected 1 .. 1024");
-    BAD(base_with("\"num_hidden_layers\"", "\"num_hidden_layers\": 2000"), "n_layers = 2000");
-    BAD(base_with("\"hidden_size\"", "\"hidden_size\": -64"), "dim = -64");
+    BAD(base_with("\"num_hidden_layers\"", "\"num_hidden_layers\": 0"), "field 'num_hidden_layers' (n_layers) = 0", "expected 1 .. 1024");
+    BAD(base_with("\"num_hidden_layers\"", "\"num_hidden_layers\": 2000"), "(n_layers) = 2000");
+    BAD(base_with("\"hidden_size\"", "\"hidden_size\": -64"), "field 'hidden_size' (dim) = -64");
     BAD(base_with("\"num_attention_heads\"", "\"num_attention_heads\": 0"), "'num_attention_heads' = 0");
     BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"num_key_value_heads\": 3"),
-        "n_heads 4 is not a multiple of n_kv_heads 3");
-    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"head_dim\": 15"), "head_dim 15 is odd");
-    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"eos_token_id\": 100"), "eos_id 100", "vocabulary of 100");
-    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"rms_norm_eps\": 0"), "rms_eps 0");
+        "field 'num_key_value_heads'", "n_heads 4 is not a multiple of n_kv_heads 3");
+    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"head_dim\": 15"), "field 'head_dim'", "head_dim 15 is odd");
+    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"eos_token_id\": 100"), "'eos_token_id'", "eos_id 100", "vocabulary of 100");
+    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"rms_norm_eps\": 0"), "field 'rms_norm_eps'", "rms_eps 0");
     /* features the forward does not have */
     BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"attention_bias\": true"), "'attention_bias' = true");
     BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"mlp_bias\": true"), "'mlp_bias' = true");
@@ -375,17 +375,17 @@ static void test_bad_gguf_metadata(void **state) {
     at = key_end(orig, n, "qwen2.attention.head_count_kv");
     t = 3;
     memcpy(c + at + 4, &t, 4);
-    BAD_GGUF(c, n, "n_heads 4 is not a multiple of n_kv_heads 3");
+    BAD_GGUF(c, n, "key 'qwen2.attention.head_count_kv'", "n_heads 4 is not a multiple of n_kv_heads 3");
     memcpy(c, orig, n);
     at = key_end(orig, n, "qwen2.block_count");
     t = 5000;
     memcpy(c + at + 4, &t, 4);
-    BAD_GGUF(c, n, "n_layers = 5000", "expected 1 .. 1024");
+    BAD_GGUF(c, n, "key 'qwen2.block_count' (n_layers) = 5000", "expected 1 .. 1024");
     memcpy(c, orig, n);
     at = key_end(orig, n, "tokenizer.ggml.eos_token_id");
     t = 40;
     memcpy(c + at + 4, &t, 4);
-    BAD_GGUF(c, n, "eos_id 40", "vocabulary of 40");
+    BAD_GGUF(c, n, "tokenizer.ggml.bos_token_id", "eos_id 40", "vocabulary of 40");
     /* token list and embedding disagree: drop one token from the count */
     memcpy(c, orig, n);
     at = key_end(orig, n, "tokenizer.ggml.tokens");   /* u32 ARRAY | u32 STRING | u64 n */

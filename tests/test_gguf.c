@@ -576,6 +576,210 @@ static void test_bad_alignment(void **state) {
     free(b.p);
 }
 
+
+/* ---- crafted files: a minimal GGUF byte writer for the cases gguf-py
+ * cannot write (empty arrays, deep nesting, scalar tensors, bad names) ---- */
+
+typedef struct wbuf {
+    uint8_t p[4096];
+    size_t n;
+} wbuf;
+
+static void w_bytes(wbuf *w, const void *p, size_t n) {
+    assert_true(w->n + n <= sizeof w->p);
+    memcpy(w->p + w->n, p, n);
+    w->n += n;
+}
+static void w_u32(wbuf *w, uint32_t v) { w_bytes(w, &v, 4); }
+static void w_u64(wbuf *w, uint64_t v) { w_bytes(w, &v, 8); }
+static void w_strn(wbuf *w, const char *s, size_t n) { w_u64(w, n); w_bytes(w, s, n); }
+static void w_str(wbuf *w, const char *s) { w_strn(w, s, strlen(s)); }
+static void w_header(wbuf *w, uint64_t n_tensors, uint64_t n_kv) {
+    w->n = 0;
+    w_bytes(w, "GGUF", 4);
+    w_u32(w, 3);
+    w_u64(w, n_tensors);
+    w_u64(w, n_kv);
+}
+static void w_pad(wbuf *w, size_t a) {
+    while (w->n % a) w->p[w->n++] = 0;
+}
+
+static vc_gguf *open_bytes(const wbuf *w, vc_error *err, int *rc) {
+    char path[] = "/tmp/vllmc_test_gguf_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, w->p, w->n), (ssize_t)w->n);
+    close(fd);
+    vc_gguf *g = NULL;
+    *rc = vc_gguf_open(&g, path, err);
+    unlink(path);
+    return g;
+}
+
+static void test_crafted_valid(void **state) {
+    (void)state;
+    wbuf w;
+    /* no tensors, empty arrays of each kind, a scalar (n_dims 0) tensor */
+    w_header(&w, 1, 4);
+    w_str(&w, "e.ints"); w_u32(&w, VC_GGUF_ARRAY); w_u32(&w, VC_GGUF_INT32); w_u64(&w, 0);
+    w_str(&w, "e.strs"); w_u32(&w, VC_GGUF_ARRAY); w_u32(&w, VC_GGUF_STRING); w_u64(&w, 0);
+    w_str(&w, "e.arrs"); w_u32(&w, VC_GGUF_ARRAY); w_u32(&w, VC_GGUF_ARRAY); w_u64(&w, 2);
+    w_u32(&w, VC_GGUF_UINT8); w_u64(&w, 0);
+    w_u32(&w, VC_GGUF_STRING); w_u64(&w, 1); w_str(&w, "z");
+    w_str(&w, "e.str"); w_u32(&w, VC_GGUF_STRING); w_str(&w, "");
+    w_str(&w, "scalar"); w_u32(&w, 0); w_u32(&w, VC_F32); w_u64(&w, 0);
+    w_pad(&w, 32);
+    float one = 1.0f;
+    w_bytes(&w, &one, 4);
+    vc_error err;
+    int rc;
+    vc_gguf *g = open_bytes(&w, &err, &rc);
+    if (rc) fail_msg("%s", err.msg);
+    assert_int_equal(vc_gguf_find(g, "e.ints")->val.arr.n, 0);
+    assert_int_equal(vc_gguf_find(g, "e.strs")->val.arr.n, 0);
+    assert_null(vc_gguf_find(g, "e.strs")->val.arr.strs);
+    const vc_gguf_value *arrs = &vc_gguf_find(g, "e.arrs")->val;
+    assert_int_equal(arrs->arr.n, 2);
+    assert_int_equal(arrs->arr.items[0].arr.n, 0);
+    assert_true(str_eq(arrs->arr.items[1].arr.strs[0], "z"));
+    assert_int_equal(vc_gguf_find(g, "e.str")->val.s.len, 0);
+    const vc_tensor *t = vc_gguf_tensor(g, "scalar");
+    assert_non_null(t);
+    assert_int_equal(t->n_dims, 0);
+    assert_int_equal(vc_tensor_nelems(t), 1);
+    assert_true(*(const float *)t->data == 1.0f);
+    vc_gguf_free(g);
+
+    /* metadata only, no tensors and no padding after the infos */
+    w_header(&w, 0, 1);
+    w_str(&w, "general.architecture"); w_u32(&w, VC_GGUF_STRING); w_str(&w, "llama");
+    g = open_bytes(&w, &err, &rc);
+    if (rc) fail_msg("%s", err.msg);
+    assert_int_equal(vc_gguf_n_tensors(g), 0);
+    assert_null(vc_gguf_tensor(g, "x"));
+    assert_null(vc_gguf_tensor_at(g, 0));
+    vc_gguf_free(g);
+
+    /* nothing at all after the header */
+    w_header(&w, 0, 0);
+    g = open_bytes(&w, &err, &rc);
+    if (rc) fail_msg("%s", err.msg);
+    assert_int_equal(vc_gguf_n_kv(g), 0);
+    assert_null(vc_gguf_find(g, "general.architecture"));
+    vc_gguf_free(g);
+}
+
+static void expect_bad_bytes_at(int line, const wbuf *w, const char *const *want) {
+    expect_bad_at(line, w->p, w->n, want);
+}
+#define expect_bad_w(w, want) expect_bad_bytes_at(__LINE__, w, want)
+
+static void test_crafted_bad(void **state) {
+    (void)state;
+    wbuf w;
+    /* arrays nested 9 deep */
+    w_header(&w, 0, 1);
+    w_str(&w, "deep"); w_u32(&w, VC_GGUF_ARRAY);
+    for (int i = 0; i < 9; i++) { w_u32(&w, VC_GGUF_ARRAY); w_u64(&w, 1); }
+    w_u32(&w, VC_GGUF_UINT8); w_u64(&w, 0);
+    expect_bad_w(&w, WANT("key 'deep'", "nested deeper than", "expected at most 8"));
+    /* 8 deep is fine */
+    w_header(&w, 0, 1);
+    w_str(&w, "deep"); w_u32(&w, VC_GGUF_ARRAY);
+    for (int i = 0; i < 7; i++) { w_u32(&w, VC_GGUF_ARRAY); w_u64(&w, 1); }
+    w_u32(&w, VC_GGUF_UINT8); w_u64(&w, 1); w_u32(&w, 0);
+    vc_error err;
+    int rc;
+    vc_gguf *g = open_bytes(&w, &err, &rc);
+    if (rc) fail_msg("%s", err.msg);
+    vc_gguf_free(g);
+    /* keys: empty, with a NUL byte */
+    w_header(&w, 0, 1);
+    w_str(&w, ""); w_u32(&w, VC_GGUF_UINT8); w_bytes(&w, "\x01", 1);
+    expect_bad_w(&w, WANT("offset 24", "metadata entry #0", "empty key"));
+    w_header(&w, 0, 1);
+    w_strn(&w, "a\0b", 3); w_u32(&w, VC_GGUF_UINT8); w_bytes(&w, "\x01", 1);
+    expect_bad_w(&w, WANT("offset 24", "NUL byte"));
+    /* a BOOL array element other than 0/1 */
+    w_header(&w, 0, 1);
+    w_str(&w, "flags"); w_u32(&w, VC_GGUF_ARRAY); w_u32(&w, VC_GGUF_BOOL); w_u64(&w, 3);
+    w_bytes(&w, "\x01\x00\x07", 3);
+    expect_bad_w(&w, WANT("key 'flags'", "array element 2", "BOOL byte 7"));
+    /* tensor names: empty, with a NUL byte */
+    w_header(&w, 1, 0);
+    w_str(&w, ""); w_u32(&w, 1); w_u64(&w, 4); w_u32(&w, VC_F32); w_u64(&w, 0);
+    w_pad(&w, 32);
+    w_bytes(&w, "0123456789abcdef", 16);
+    expect_bad_w(&w, WANT("tensor #0", "empty tensor name"));
+    w_header(&w, 1, 0);
+    w_strn(&w, "w\0x", 3); w_u32(&w, 1); w_u64(&w, 4); w_u32(&w, VC_F32); w_u64(&w, 0);
+    w_pad(&w, 32);
+    w_bytes(&w, "0123456789abcdef", 16);
+    expect_bad_w(&w, WANT("tensor #0", "NUL byte"));
+    /* data section start past the end (no padding written) */
+    w_header(&w, 1, 0);
+    w_str(&w, "w"); w_u32(&w, 1); w_u64(&w, 1); w_u32(&w, VC_F32); w_u64(&w, 0);
+    expect_bad_w(&w, WANT("tensor data", "data section would start at 64", "only 57 bytes"));
+    /* two tensors overlapping is allowed by the format; one reaching 1 byte past the end is not */
+    w_header(&w, 1, 0);
+    w_str(&w, "w"); w_u32(&w, 1); w_u64(&w, 5); w_u32(&w, VC_F32); w_u64(&w, 0);
+    w_pad(&w, 32);
+    w_bytes(&w, "0123456789abcdefghi", 19);
+    expect_bad_w(&w, WANT("tensor 'w'", "20 bytes", "holds 19 bytes"));
+    /* alignment given as a signed integer <= 0 */
+    w_header(&w, 0, 1);
+    w_str(&w, "general.alignment"); w_u32(&w, VC_GGUF_INT32); w_u32(&w, (uint32_t)-32);
+    expect_bad_w(&w, WANT("key 'general.alignment'", "alignment -32", "power of 2"));
+}
+
+/* Random byte flips in the metadata and tensor infos: every outcome is a
+ * clean open or a clean error naming the file (ASan/UBSan watch the rest). */
+static void test_random_corruption(void **state) {
+    (void)state;
+    blob b = read_blob(FX "all_types.gguf");
+    uint8_t *c = malloc(b.n);
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    int opened = 0, rejected = 0;
+    char path[] = "/tmp/vllmc_test_gguf_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    for (int iter = 0; iter < 1500; iter++) {
+        memcpy(c, b.p, b.n);
+        int flips = 1 + iter % 4;
+        for (int k = 0; k < flips; k++) {
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+            size_t at = (size_t)(rng % 1408);               /* the part before the data */
+            c[at] = (uint8_t)(rng >> 32);
+        }
+        assert_int_equal(pwrite(fd, c, b.n, 0), (ssize_t)b.n);
+        vc_gguf *g = NULL;
+        vc_error err = {{0}};
+        if (vc_gguf_open(&g, path, &err) == 0) {
+            /* walk everything the reader handed out */
+            for (int64_t i = 0; i < vc_gguf_n_tensors(g); i++) {
+                const vc_tensor *t = vc_gguf_tensor_at(g, i);
+                volatile uint8_t sink = 0;
+                if (t->nbytes) sink ^= ((const uint8_t *)t->data)[t->nbytes - 1];
+                (void)sink;
+                assert_ptr_equal(vc_gguf_tensor(g, t->name), t);
+            }
+            vc_gguf_free(g);
+            opened++;
+        } else {
+            assert_null(g);
+            if (!strstr(err.msg, path)) fail_msg("message does not name the file: %s", err.msg);
+            rejected++;
+        }
+    }
+    close(fd);
+    unlink(path);
+    assert_true(rejected > 0);
+    if (getenv("VLLMC_TEST_VERBOSE")) printf("  random corruption: %d opened, %d rejected\n", opened, rejected);
+    free(c);
+    free(b.p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_types_values),
@@ -589,6 +793,9 @@ int main(void) {
         cmocka_unit_test(test_bad_metadata),
         cmocka_unit_test(test_bad_tensor_infos),
         cmocka_unit_test(test_bad_alignment),
+        cmocka_unit_test(test_crafted_valid),
+        cmocka_unit_test(test_crafted_bad),
+        cmocka_unit_test(test_random_corruption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,12 +260,57 @@ static void test_bad_sharded(void **state) {
     vc_safetensors_free(st);
 }
 
+
+/* Random byte flips in a real file's length field and header: a clean open
+ * or a clean error, never a crash (ASan/UBSan watch). */
+static void test_random_corruption(void **state) {
+    (void)state;
+    size_t n;
+    uint8_t *orig = (uint8_t *)tu_read_file(FX "st_single.safetensors", &n);
+    assert_non_null(orig);
+    uint64_t hlen;
+    memcpy(&hlen, orig, 8);
+    assert_true(8 + hlen < n);
+    uint8_t *c = malloc(n);
+    char path[128];
+    snprintf(path, sizeof path, "%s/rand.safetensors", tmpdir);
+    uint64_t rng = 0x2545F4914F6CDD1Dull;
+    int opened = 0, rejected = 0;
+    for (int iter = 0; iter < 600; iter++) {
+        memcpy(c, orig, n);
+        for (int k = 0; k < 1 + iter % 3; k++) {
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+            c[rng % (8 + hlen)] = (uint8_t)(rng >> 40);
+        }
+        write_file(path, c, n);
+        vc_safetensors *st = NULL;
+        vc_error err = {{0}};
+        if (vc_safetensors_open(&st, path, &err) == 0) {
+            for (int64_t i = 0; i < vc_safetensors_n_tensors(st); i++) {
+                const vc_tensor *t = vc_safetensors_tensor_at(st, i);
+                volatile uint8_t sink = ((const uint8_t *)t->data)[t->nbytes - 1];
+                (void)sink;
+            }
+            vc_safetensors_free(st);
+            opened++;
+        } else {
+            if (!strstr(err.msg, path)) fail_msg("message does not name the file: %s", err.msg);
+            rejected++;
+        }
+    }
+    assert_true(rejected > 0);
+    if (getenv("VLLMC_TEST_VERBOSE")) printf("  random corruption: %d opened, %d rejected\n", opened, rejected);
+    free(c);
+    free(orig);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_sharded_folder),
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_bad_sharded),
+        cmocka_unit_test(test_random_corruption),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

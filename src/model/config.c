@@ -29,12 +29,51 @@ static void config_defaults(vc_config *cfg) {
     cfg->eos_id = -1;
 }
 
+/* Where each checked value came from, for messages: "field 'x'" in a
+ * config.json, "key 'arch.x'" in a GGUF file. */
+typedef struct field_labels {
+    char n_layers[96], dim[96], hidden_dim[96], n_heads[96], n_kv_heads[96], head_dim[96], vocab_size[96],
+        max_seq_len[96], sliding_window[96], rms_eps[96], rope_theta[96], rope[96], bos_eos[96];
+} field_labels;
+
+static void labels_json(field_labels *l) {
+    snprintf(l->n_layers, sizeof l->n_layers, "field 'num_hidden_layers'");
+    snprintf(l->dim, sizeof l->dim, "field 'hidden_size'");
+    snprintf(l->hidden_dim, sizeof l->hidden_dim, "field 'intermediate_size'");
+    snprintf(l->n_heads, sizeof l->n_heads, "field 'num_attention_heads'");
+    snprintf(l->n_kv_heads, sizeof l->n_kv_heads, "field 'num_key_value_heads'");
+    snprintf(l->head_dim, sizeof l->head_dim, "field 'head_dim'");
+    snprintf(l->vocab_size, sizeof l->vocab_size, "field 'vocab_size'");
+    snprintf(l->max_seq_len, sizeof l->max_seq_len, "field 'max_position_embeddings'");
+    snprintf(l->sliding_window, sizeof l->sliding_window, "field 'sliding_window'");
+    snprintf(l->rms_eps, sizeof l->rms_eps, "field 'rms_norm_eps'");
+    snprintf(l->rope_theta, sizeof l->rope_theta, "field 'rope_theta'");
+    snprintf(l->rope, sizeof l->rope, "field 'rope_scaling' or 'rope_parameters'");
+    snprintf(l->bos_eos, sizeof l->bos_eos, "fields 'bos_token_id'/'eos_token_id'");
+}
+
+static void labels_gguf(field_labels *l, const char *arch) {
+    snprintf(l->n_layers, sizeof l->n_layers, "key '%s.block_count'", arch);
+    snprintf(l->dim, sizeof l->dim, "key '%s.embedding_length'", arch);
+    snprintf(l->hidden_dim, sizeof l->hidden_dim, "key '%s.feed_forward_length'", arch);
+    snprintf(l->n_heads, sizeof l->n_heads, "key '%s.attention.head_count'", arch);
+    snprintf(l->n_kv_heads, sizeof l->n_kv_heads, "key '%s.attention.head_count_kv'", arch);
+    snprintf(l->head_dim, sizeof l->head_dim, "key '%s.attention.key_length'", arch);
+    snprintf(l->vocab_size, sizeof l->vocab_size, "key 'tokenizer.ggml.tokens'");
+    snprintf(l->max_seq_len, sizeof l->max_seq_len, "key '%s.context_length'", arch);
+    snprintf(l->sliding_window, sizeof l->sliding_window, "key '%s.attention.sliding_window'", arch);
+    snprintf(l->rms_eps, sizeof l->rms_eps, "key '%s.attention.layer_norm_rms_epsilon'", arch);
+    snprintf(l->rope_theta, sizeof l->rope_theta, "key '%s.rope.freq_base'", arch);
+    snprintf(l->rope, sizeof l->rope, "key '%s.rope.scaling.factor'", arch);
+    snprintf(l->bos_eos, sizeof l->bos_eos, "keys 'tokenizer.ggml.bos_token_id'/'eos_token_id'");
+}
+
 /* Limits that keep later size arithmetic in range and catch nonsense early.
  * src names the file for the message. */
-static int config_check(const vc_config *c, const char *src, vc_error *err) {
-#define RANGE(field, lo, hi)                                                                       \
-    if (c->field < (lo) || c->field > (hi))                                                        \
-        return vc_errorf(err, "%s: %s = %d (expected %d .. %d)", src, #field, c->field, (lo), (hi));
+static int config_check(const vc_config *c, const char *src, const field_labels *l, vc_error *err) {
+#define RANGE(field, lo, hi)                                                                             \
+    if (c->field < (lo) || c->field > (hi))                                                              \
+        return vc_errorf(err, "%s: %s (%s) = %d (expected %d .. %d)", src, l->field, #field, c->field, (lo), (hi));
     RANGE(n_layers, 1, 1024)
     RANGE(dim, 1, 1 << 16)
     RANGE(hidden_dim, 1, 1 << 18)
@@ -46,27 +85,31 @@ static int config_check(const vc_config *c, const char *src, vc_error *err) {
     RANGE(sliding_window, 0, 1 << 24)
 #undef RANGE
     if (c->n_heads % c->n_kv_heads != 0)
-        return vc_errorf(err, "%s: n_heads %d is not a multiple of n_kv_heads %d (expected grouped-query heads)",
-                         src, c->n_heads, c->n_kv_heads);
+        return vc_errorf(err, "%s: %s: n_heads %d is not a multiple of n_kv_heads %d (expected grouped-query heads)",
+                         src, l->n_kv_heads, c->n_heads, c->n_kv_heads);
     if (c->head_dim % 2 != 0)
-        return vc_errorf(err, "%s: head_dim %d is odd (expected an even size for rotary embeddings)", src, c->head_dim);
+        return vc_errorf(err, "%s: %s: head_dim %d is odd (expected an even size for rotary embeddings)", src,
+                         l->head_dim, c->head_dim);
     if (!(c->rms_eps > 0.0f) || !isfinite(c->rms_eps) || c->rms_eps > 1.0f)
-        return vc_errorf(err, "%s: rms_eps %g (expected a small positive number)", src, (double)c->rms_eps);
+        return vc_errorf(err, "%s: %s: rms_eps %g (expected a small positive number)", src, l->rms_eps,
+                         (double)c->rms_eps);
     if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta))
-        return vc_errorf(err, "%s: rope_theta %g (expected a positive number)", src, (double)c->rope_theta);
+        return vc_errorf(err, "%s: %s: rope_theta %g (expected a positive number)", src, l->rope_theta,
+                         (double)c->rope_theta);
     if (c->rope_scaling != VC_ROPE_SCALING_NONE && (!(c->rope_factor > 0.0f) || !isfinite(c->rope_factor)))
-        return vc_errorf(err, "%s: rope scaling factor %g (expected a positive number)", src, (double)c->rope_factor);
+        return vc_errorf(err, "%s: %s: rope scaling factor %g (expected a positive number)", src, l->rope,
+                         (double)c->rope_factor);
     if (c->rope_scaling == VC_ROPE_SCALING_LLAMA3) {
         if (!(c->rope_low_freq_factor > 0.0f) || !(c->rope_high_freq_factor > c->rope_low_freq_factor))
-            return vc_errorf(err, "%s: llama3 rope low_freq_factor %g, high_freq_factor %g (expected 0 < low < high)",
-                             src, (double)c->rope_low_freq_factor, (double)c->rope_high_freq_factor);
+            return vc_errorf(err, "%s: %s: llama3 rope low_freq_factor %g, high_freq_factor %g (expected 0 < low < high)",
+                             src, l->rope, (double)c->rope_low_freq_factor, (double)c->rope_high_freq_factor);
         if (c->rope_orig_max_pos <= 0)
-            return vc_errorf(err, "%s: llama3 rope original_max_position_embeddings %d (expected > 0)", src,
-                             c->rope_orig_max_pos);
+            return vc_errorf(err, "%s: %s: llama3 rope original_max_position_embeddings %d (expected > 0)", src,
+                             l->rope, c->rope_orig_max_pos);
     }
     if (c->bos_id >= c->vocab_size || c->eos_id >= c->vocab_size)
-        return vc_errorf(err, "%s: bos_id %d / eos_id %d outside the vocabulary of %d (expected < vocab_size)",
-                         src, c->bos_id, c->eos_id, c->vocab_size);
+        return vc_errorf(err, "%s: %s: bos_id %d / eos_id %d outside the vocabulary of %d (expected < vocab_size)",
+                         src, l->bos_eos, c->bos_id, c->eos_id, c->vocab_size);
     return 0;
 }
 
@@ -187,7 +230,9 @@ int vc_config_from_gguf(vc_config *cfg, const vc_gguf *g, vc_error *err) {
     cfg->attn_qkv_bias = cfg->arch == VC_ARCH_QWEN2 || vc_gguf_tensor(g, "blk.0.attn_q.bias") != NULL;
     cfg->qk_norm = cfg->arch == VC_ARCH_QWEN3;
     cfg->tied_embeddings = vc_gguf_tensor(g, "output.weight") == NULL;
-    return config_check(cfg, path, err);
+    field_labels labels;
+    labels_gguf(&labels, arch);
+    return config_check(cfg, path, &labels, err);
 }
 
 /* ---- config.json ------------------------------------------------------------ */
@@ -402,7 +447,9 @@ int vc_config_from_json(vc_config *cfg, const char *path, vc_error *err) {
     cfg->rope_neox = true;          /* HF checkpoints rotate NeoX halves */
     cfg->attn_qkv_bias = a == VC_ARCH_QWEN2;
     cfg->qk_norm = a == VC_ARCH_QWEN3;
-    rc = config_check(cfg, path, err);
+    field_labels labels;
+    labels_json(&labels);
+    rc = config_check(cfg, path, &labels, err);
 done:
     json_decref(root);
     return rc;

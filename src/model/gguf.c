@@ -304,11 +304,22 @@ static int parse_header(vc_gguf *g, cursor *c) {
 }
 
 static int parse_kvs(vc_gguf *g, cursor *c) {
-    if (g->n_kv == 0) return 0;
-    g->kvs = calloc((size_t)g->n_kv, sizeof *g->kvs);  /* <= file size / 13 entries */
-    if (!g->kvs) return vc_errorf(c->err, "%s: out of memory for %lld metadata entries", c->path, (long long)g->n_kv);
-    for (int64_t i = 0; i < g->n_kv; i++) {
+    int64_t claimed = g->n_kv, cap = 0;
+    g->n_kv = 0;    /* counts entries allocated and zeroed, for cleanup */
+    if (claimed == 0) return 0;
+    for (int64_t i = 0; i < claimed; i++) {
+        /* grow as entries are actually read: a count the file merely claims
+         * never decides an allocation */
+        if (i == cap) {
+            cap = cap ? cap * 2 : 64;
+            if (cap > claimed) cap = claimed;
+            vc_gguf_kv *nk = realloc(g->kvs, (size_t)cap * sizeof *nk);
+            if (!nk) return vc_errorf(c->err, "%s: out of memory for %lld metadata entries", c->path, (long long)cap);
+            g->kvs = nk;
+        }
         vc_gguf_kv *kv = &g->kvs[i];
+        memset(kv, 0, sizeof *kv);
+        g->n_kv = i + 1;
         size_t key_at = c->pos;
         snprintf(c->field, sizeof c->field, "metadata entry #%lld", (long long)i);
         if (rd_str(c, &kv->key, "key")) return -1;
@@ -320,9 +331,8 @@ static int parse_kvs(vc_gguf *g, cursor *c) {
         uint32_t type;
         size_t type_at = c->pos;
         if (rd_u32(c, &type, "value type")) return -1;
-        /* mark as a (valid, empty) value before parsing so cleanup is safe */
-        kv->val.type = VC_GGUF_UINT8;
-        if (parse_value(c, type, type_at, &kv->val)) { value_free(&kv->val); kv->val.type = VC_GGUF_UINT8; return -1; }
+        /* on failure a partly filled value is freed by vc_gguf_free */
+        if (parse_value(c, type, type_at, &kv->val)) return -1;
     }
     if (vc_strmap_init(&g->kv_index, g->n_kv)) return vc_errorf(c->err, "%s: out of memory", c->path);
     for (int64_t i = 0; i < g->n_kv; i++) {
@@ -429,13 +439,21 @@ static int parse_tensors(vc_gguf *g, cursor *c) {
         g->data_offset = c->pos;
         return 0;
     }
-    size_t n = (size_t)g->n_tensors;
-    tensor_extra *xs = calloc(n, sizeof *xs);
-    g->tensors = calloc(n, sizeof *g->tensors);
+    size_t n = (size_t)g->n_tensors, cap = 0;
+    tensor_extra *xs = NULL;
     int rc = -1;
-    if (!xs || !g->tensors) { vc_errorf(c->err, "%s: out of memory for %zu tensors", c->path, n); goto done; }
     size_t names_bytes = 0;
     for (size_t i = 0; i < n; i++) {
+        if (i == cap) {     /* grow as infos are read, as for the metadata */
+            cap = cap ? cap * 2 : 64;
+            if (cap > n) cap = n;
+            tensor_extra *nx = realloc(xs, cap * sizeof *nx);
+            if (nx) xs = nx;
+            vc_tensor *nt = nx ? realloc(g->tensors, cap * sizeof *nt) : NULL;
+            if (nt) g->tensors = nt;
+            if (!nx || !nt) { vc_errorf(c->err, "%s: out of memory for %zu tensors", c->path, cap); goto done; }
+        }
+        memset(&g->tensors[i], 0, sizeof g->tensors[i]);
         if (parse_tensor_info(g, c, (int64_t)i, &xs[i])) goto done;
         names_bytes += xs[i].name.len + 1;   /* <= file size */
     }
