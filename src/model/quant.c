@@ -43,14 +43,16 @@ static inline float bits_f32(uint32_t u) {
     return f;
 }
 
+/* Exact, branch-free (so loops over it vectorize): normal numbers and
+ * inf/NaN by re-biasing the exponent field (NaN payloads kept, not quieted,
+ * as numpy), zero and subnormals as em * 2^-24, exact in float. */
 float vc_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-    if (exp == 0x1f) return bits_f32(sign | 0x7f800000u | (mant << 13)); /* inf, NaN keeps payload */
-    if (exp != 0) return bits_f32(sign | ((exp + 112u) << 23) | (mant << 13));
-    /* zero or subnormal: mant * 2^-24, exact in float */
-    float mag = (float)mant * 0x1p-24f;
-    return sign ? -mag : mag;
+    uint32_t em = h & 0x7fffu; /* exponent and mantissa */
+    uint32_t bits = (em << 13) + (112u << 23);    /* exponent 15-bias -> 127-bias */
+    bits += em >= 0x7c00u ? (112u << 23) : 0u;    /* inf/NaN: exponent all ones */
+    uint32_t sub = f32_bits((float)em * 0x1p-24f);
+    return bits_f32(sign | (em < 0x400u ? sub : bits));
 }
 
 /* IEEE round-to-nearest-even with subnormals and overflow to inf, as numpy's
@@ -110,7 +112,7 @@ static inline void wr_f32(uint8_t *p, float f) {
  * Each takes one block and writes its block_elems floats. */
 
 /* Q4_0 { f16 d; u8 qs[16] }: x[j] = low nibble of qs[j], x[j+16] = high; y = d*(q-8) */
-static void dq_q4_0(const uint8_t *b, float *y) {
+static void dq_q4_0(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b);
     const uint8_t *qs = b + 2;
     for (int j = 0; j < 16; j++) {
@@ -120,7 +122,7 @@ static void dq_q4_0(const uint8_t *b, float *y) {
 }
 
 /* Q4_1 { f16 d, m; u8 qs[16] }: y = d*q + m */
-static void dq_q4_1(const uint8_t *b, float *y) {
+static void dq_q4_1(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b), m = rd_f16(b + 2);
     const uint8_t *qs = b + 4;
     for (int j = 0; j < 16; j++) {
@@ -135,7 +137,7 @@ static inline uint32_t rd_u32(const uint8_t *p) {
 
 /* Q5_0 { f16 d; u8 qh[4]; u8 qs[16] }: bit j of the little-endian u32 qh is
  * bit 4 of element j; y = d*(q-16) */
-static void dq_q5_0(const uint8_t *b, float *y) {
+static void dq_q5_0(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b);
     uint32_t qh = rd_u32(b + 2);
     const uint8_t *qs = b + 6;
@@ -148,7 +150,7 @@ static void dq_q5_0(const uint8_t *b, float *y) {
 }
 
 /* Q5_1 { f16 d, m; u8 qh[4]; u8 qs[16] }: y = d*q + m */
-static void dq_q5_1(const uint8_t *b, float *y) {
+static void dq_q5_1(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b), m = rd_f16(b + 2);
     uint32_t qh = rd_u32(b + 4);
     const uint8_t *qs = b + 8;
@@ -161,12 +163,12 @@ static void dq_q5_1(const uint8_t *b, float *y) {
 }
 
 /* Q8_0 { f16 d; i8 qs[32] } and Q8_1 { f16 d, s; i8 qs[32] } (s = d*sum(qs), unused here) */
-static void dq_q8_0(const uint8_t *b, float *y) {
+static void dq_q8_0(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b);
     const int8_t *qs = (const int8_t *)(b + 2);
     for (int j = 0; j < QK; j++) y[j] = (float)qs[j] * d;
 }
-static void dq_q8_1(const uint8_t *b, float *y) {
+static void dq_q8_1(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b);
     const int8_t *qs = (const int8_t *)(b + 4);
     for (int j = 0; j < QK; j++) y[j] = (float)qs[j] * d;
@@ -175,7 +177,7 @@ static void dq_q8_1(const uint8_t *b, float *y) {
 /* Q2_K { u8 scales[16]; u8 qs[64]; f16 d, dmin }: 16 groups of 16; scales[g]
  * low nibble = scale, high = min. Element i = h*128 + s*32 + l (h 0..1,
  * s 0..3, l 0..31) is bits 2s..2s+1 of qs[h*32 + l]. y = (d*sc)*q - dmin*m */
-static void dq_q2_k(const uint8_t *b, float *y) {
+static void dq_q2_k(const uint8_t *restrict b, float *restrict y) {
     const uint8_t *scales = b, *qs = b + 16;
     float d = rd_f16(b + 80), dmin = rd_f16(b + 82);
     for (int h = 0; h < 2; h++)
@@ -200,7 +202,7 @@ static void q3k_scales(const uint8_t *sc, int *out) {
         out[g] = (lo | hi << 4) - 32;
     }
 }
-static void dq_q3_k(const uint8_t *b, float *y) {
+static void dq_q3_k(const uint8_t *restrict b, float *restrict y) {
     const uint8_t *hmask = b, *qs = b + 32;
     float d = rd_f16(b + 108);
     int scale[16];
@@ -234,7 +236,7 @@ static void k_scale_min(const uint8_t *s, uint8_t *sc, uint8_t *m) {
 /* Q4_K { f16 d, dmin; u8 scales[12]; u8 qs[128] }: sub-block j = 2c + s
  * (c 0..3, s 0..1), element l is nibble s of qs[c*32 + l].
  * y = (d*sc)*q - dmin*m */
-static void dq_q4_k(const uint8_t *b, float *y) {
+static void dq_q4_k(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b), dmin = rd_f16(b + 2);
     uint8_t sc[8], m[8];
     k_scale_min(b + 4, sc, m);
@@ -249,7 +251,7 @@ static void dq_q4_k(const uint8_t *b, float *y) {
 
 /* Q5_K { f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] }: like Q4_K plus
  * bit 4 of element l of sub-block j = bit j of qh[l]. */
-static void dq_q5_k(const uint8_t *b, float *y) {
+static void dq_q5_k(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f16(b), dmin = rd_f16(b + 2);
     uint8_t sc[8], m[8];
     k_scale_min(b + 4, sc, m);
@@ -269,7 +271,7 @@ static void dq_q5_k(const uint8_t *b, float *y) {
  * i = h*128 + s*32 + l (h 0..1, s 0..3, l 0..31): low 4 bits are nibble
  * s/2 of ql[h*64 + (s%2)*32 + l], high 2 bits are bits 2s.. of qh[h*32 + l];
  * q - 32, 16 groups of 16 with int8 scales. y = (d*scale)*q */
-static void dq_q6_k(const uint8_t *b, float *y) {
+static void dq_q6_k(const uint8_t *restrict b, float *restrict y) {
     const uint8_t *ql = b, *qh = b + 128;
     const int8_t *scales = (const int8_t *)(b + 192);
     float d = rd_f16(b + 208);
@@ -287,7 +289,7 @@ static void dq_q6_k(const uint8_t *b, float *y) {
 }
 
 /* Q8_K { f32 d; i8 qs[256]; i16 bsums[16] }: y = d*q (bsums are for dot kernels) */
-static void dq_q8_k(const uint8_t *b, float *y) {
+static void dq_q8_k(const uint8_t *restrict b, float *restrict y) {
     float d = rd_f32(b);
     const int8_t *qs = (const int8_t *)(b + 4);
     for (int j = 0; j < QKK; j++) y[j] = d * (float)qs[j];
@@ -336,7 +338,7 @@ void vc_dequantize_row(vc_dtype t, const void *src, float *dst, int64_t n) {
 
 /* sum a[i]*b[i] over n (a multiple of 8) with 8 independent float lanes, so
  * the compiler can keep them in one vector register. */
-static float dot_lanes(const float *a, const float *b, int n) {
+static float dot_lanes(const float *restrict a, const float *restrict b, int n) {
     float acc[8] = {0};
     for (int i = 0; i < n; i += 8)
         for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
