@@ -268,6 +268,35 @@ static void test_vec_dot_matches_dequantized_dot(void **state) {
     }
     /* F32 */
     check_dot("F32", VC_F32, x, x, x + 1, 1000);
+
+    /* Q8_1: gguf-py's Q8_0 blocks with a sum field; w = gguf-py's Q8_0 values */
+    json_t *dq = json_object_get(json_object_get(formats, "Q8_0"), "dequant");
+    int64_t nb = jint(dq, "n_blocks");
+    uint8_t *q80 = load_bin(jstr(dq, "blocks"), (size_t)nb * 34);
+    float *w80 = load_bin(jstr(dq, "values"), (size_t)nb * 32 * 4);
+    uint8_t *q81 = calloc((size_t)nb, 36);
+    for (int64_t b = 0; b < nb; b++) {
+        memcpy(q81 + b * 36, q80 + b * 34, 2);
+        memcpy(q81 + b * 36 + 4, q80 + b * 34 + 2, 32);
+    }
+    check_dot("Q8_1", VC_Q8_1, q81, w80, x, nb * 32);
+    /* Q8_K: f32 d, w = d*q formed here */
+    uint8_t q8k[4 * 292];
+    float w8k[4 * 256];
+    for (int b = 0; b < 4; b++) {
+        float d = 0.01f * (float)(b + 1) * (b % 2 ? -1.0f : 1.0f);
+        memcpy(q8k + b * 292, &d, 4);
+        for (int j = 0; j < 256; j++) {
+            int8_t q = (int8_t)(uint8_t)(j * 73 + 11 * b);
+            q8k[b * 292 + 4 + j] = (uint8_t)q;
+            w8k[b * 256 + j] = d * (float)q;
+        }
+        memset(q8k + b * 292 + 260, 0, 32);
+    }
+    check_dot("Q8_K", VC_Q8_K, q8k, w8k, x, 1024);
+    free(q80);
+    free(w80);
+    free(q81);
     free(x);
     json_decref(index);
 }
