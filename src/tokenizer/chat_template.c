@@ -1,0 +1,132 @@
+/* Chat templates: picks the template (override, the model's, or a built-in
+ * fallback) and renders conversations with the Jinja interpreter. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/chat_template.h"
+#include "tokenizer/jinja.h"
+
+struct vc_chat_template {
+    jinja_template *tpl;
+    char *name;      /* "model" or a built-in's name */
+    char *note;      /* fallback message or NULL */
+    char *bos_token; /* NULL: undefined in the template */
+    char *eos_token;
+};
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+const char *vc_chat_template_guess(const char *source) {
+    if (!source) return "chatml";
+    if (strstr(source, "<|im_start|>")) {
+        if (strstr(source, "enable_thinking") || strstr(source, "<think>")) return "qwen3";
+        if (strstr(source, "SmolLM")) return "smollm2";
+        if (strstr(source, "You are a helpful assistant")) return "qwen2";
+        return "chatml";
+    }
+    if (strstr(source, "<|start_header_id|>")) return "llama3";
+    if (strstr(source, "<<SYS>>")) return "llama2";
+    if (strstr(source, "[INST]")) return "mistral";
+    return "chatml";
+}
+
+static int builtin_list(char *buf, size_t n) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; vc_chat_template_builtin_name(i) && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? ", " : "", vc_chat_template_builtin_name(i));
+    return 0;
+}
+
+int vc_chat_template_create(vc_chat_template **out, const char *source, const char *name,
+                            const char *bos_token, const char *eos_token, vc_error *err) {
+    *out = NULL;
+    vc_chat_template *ct = calloc(1, sizeof *ct);
+    if (!ct) return vc_errorf(err, "chat template: out of memory");
+    ct->bos_token = dup_or_null(bos_token);
+    ct->eos_token = dup_or_null(eos_token);
+    if ((bos_token && !ct->bos_token) || (eos_token && !ct->eos_token)) goto nomem;
+
+    const char *chosen = NULL; /* built-in name */
+    if (name) {
+        if (!vc_chat_template_builtin(name)) {
+            char names[256];
+            builtin_list(names, sizeof names);
+            vc_chat_template_free(ct);
+            return vc_errorf(err, "--chat-template '%s': unknown name (built-ins: %s)", name, names);
+        }
+        chosen = name;
+    } else if (source) {
+        vc_error perr;
+        if (jinja_template_parse(&ct->tpl, source, strlen(source), &perr) == 0) {
+            if (!(ct->name = strdup("model"))) goto nomem;
+            *out = ct;
+            return 0;
+        }
+        chosen = vc_chat_template_guess(source);
+        char note[1400];
+        snprintf(note, sizeof note, "the model's chat template is not supported (%s); using the built-in '%s' template",
+                 perr.msg, chosen);
+        if (!(ct->note = strdup(note))) goto nomem;
+    } else {
+        chosen = "chatml";
+        if (!(ct->note = strdup("the model has no chat template; using the built-in 'chatml' template"))) goto nomem;
+    }
+    const char *text = vc_chat_template_builtin(chosen);
+    if (jinja_template_parse(&ct->tpl, text, strlen(text), err)) {
+        vc_error_prefix(err, "built-in chat template '%s'", chosen);
+        vc_chat_template_free(ct);
+        return -1;
+    }
+    if (!(ct->name = strdup(chosen))) goto nomem;
+    *out = ct;
+    return 0;
+nomem:
+    vc_chat_template_free(ct);
+    return vc_errorf(err, "chat template: out of memory");
+}
+
+void vc_chat_template_free(vc_chat_template *ct) {
+    if (!ct) return;
+    jinja_template_free(ct->tpl);
+    free(ct->name);
+    free(ct->note);
+    free(ct->bos_token);
+    free(ct->eos_token);
+    free(ct);
+}
+
+const char *vc_chat_template_note(const vc_chat_template *ct) { return ct->note; }
+const char *vc_chat_template_name(const vc_chat_template *ct) { return ct->name; }
+
+int vc_chat_template_render_opts(const vc_chat_template *ct, const vc_chat_message *msgs, int n_msgs,
+                                 const vc_chat_render_opts *opts, char **out, vc_error *err) {
+    *out = NULL;
+    if (n_msgs < 0 || (n_msgs > 0 && !msgs)) return vc_errorf(err, "chat template: bad message list (%d messages)", n_msgs);
+    jinja_chat_msg *jm = calloc(n_msgs > 0 ? (size_t)n_msgs : 1, sizeof *jm);
+    if (!jm) return vc_errorf(err, "chat template: out of memory");
+    for (int i = 0; i < n_msgs; i++) {
+        jm[i].role = msgs[i].role;
+        jm[i].content = msgs[i].content;
+    }
+    jinja_chat_vars vars = {
+        .messages = jm,
+        .n_messages = n_msgs,
+        .add_generation_prompt = opts->add_generation_prompt,
+        .bos_token = ct->bos_token,
+        .eos_token = ct->eos_token,
+        .enable_thinking = opts->enable_thinking,
+    };
+    int rc = jinja_render_chat(ct->tpl, &vars, NULL, out, NULL, err);
+    free(jm);
+    return rc;
+}
+
+int vc_chat_template_render(const vc_chat_template *ct, const vc_chat_message *msgs, int n_msgs,
+                            bool add_generation_prompt, bool enable_thinking, char **out,
+                            vc_error *err) {
+    vc_chat_render_opts opts = {.add_generation_prompt = add_generation_prompt,
+                                .enable_thinking = enable_thinking ? -1 : 0};
+    return vc_chat_template_render_opts(ct, msgs, n_msgs, &opts, out, err);
+}
