@@ -28,6 +28,8 @@ typedef struct vc_model {
     vc_tensor tok_embd;              /* [vocab, dim] */
     vc_tensor out_norm;              /* [dim] */
     vc_tensor output;                /* [vocab, dim]; == tok_embd when tied */
+    vc_tensor rope_freqs;            /* GGUF llama3 scaling: [head_dim/2] divisors of
+                                        each rotation frequency, else data == NULL */
     vc_layer_weights *layers;        /* [n_layers] */
     void *owned;                     /* buffers the model owns (e.g. quantized copies) */
 } vc_model;

@@ -1,0 +1,70 @@
+/* The ops the model calls, as plain functions over float buffers, weight
+ * tensors (any vc_dtype, row-major as stored) and the paged KV pool.
+ *
+ * Batch invariance: every output element is computed by one thread with one
+ * fixed reduction order that depends only on that element's own inputs, never
+ * on how many rows are in the batch, how work is split among threads, or
+ * which other sequences are present. So a token's result is bitwise the same
+ * alone or inside any batch.
+ *
+ * n_threads: OpenMP threads for the op (<= 0: OpenMP's default). */
+#ifndef VLLMC_BACKEND_H
+#define VLLMC_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/kv_cache.h"
+#include "model/tensor.h"
+
+/* 1 if vc_cpu_dot has a fused SIMD kernel for t in this build (others go
+ * through quant.h's reference vc_vec_dot_f32). */
+int vc_cpu_dot_is_fast(vc_dtype t);
+
+/* sum_i dequant(w_row)[i] * x[i] for one weight row of n elements. */
+float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n);
+
+/* y[r][o] = sum_i W[o][i] * x[r][i]   for r < n_rows, o < W->ne[1]
+ *   W: [out = ne[1]][in = ne[0]] in its stored type
+ *   x: [n_rows][in] floats, y: [n_rows][out] floats (no aliasing)
+ * Parallel over output rows. */
+void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, int n_threads);
+
+/* y[r][o] += b[o] */
+void vc_cpu_add_bias(float *y, const float *b, int n_rows, int n);
+/* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, rows of n; out may be x */
+void vc_cpu_rmsnorm(float *out, const float *x, const float *w, int n_rows, int n, float eps);
+/* x[i] += y[i] */
+void vc_cpu_add(float *x, const float *y, size_t n);
+/* gate[i] = silu(gate[i]) * up[i] */
+void vc_cpu_silu_mul(float *gate, const float *up, size_t n);
+
+/* Rotary embedding in place on x[n_rows][n_heads][head_dim] (row stride
+ * n_heads * head_dim). Rotation pair i (i < head_dim/2) turns by the angle
+ * positions[r] * inv_freq[i]; the pair is (x[2i], x[2i+1]) when !neox
+ * (interleaved, GGUF llama) or (x[i], x[i + head_dim/2]) when neox. */
+void vc_cpu_rope(float *x, int n_rows, int n_heads, int head_dim, const int32_t *positions,
+                 const float *inv_freq, bool neox);
+
+/* Writes k[t], v[t] ([n_kv_heads * head_dim] floats each) of every token t
+ * into the pool at slot_mapping[t] for one layer, converting to kv->dtype. */
+void vc_cpu_kv_store(vc_kv_cache *kv, int layer, const float *k, const float *v,
+                     const int32_t *slot_mapping, int n_tokens);
+
+/* Paged causal attention for one layer.
+ *   q:   [n_tokens][n_heads][head_dim]  (rope applied)
+ *   out: [n_tokens][n_heads][head_dim]
+ * Token t belongs to sequence seq_of_token[t], sits at positions[t] and
+ * attends to the positions j of its sequence with
+ *   j <= positions[t]  and  (sliding_window <= 0 or positions[t] - j < sliding_window),
+ * reading K/V of position j from slot
+ *   block_tables[s * max_blocks + j / block_size] * block_size + j % block_size.
+ * GQA: query head h reads kv head h / (n_heads / n_kv_heads).
+ * The caller has validated the block tables for every position read. */
+void vc_cpu_paged_attention(float *out, const float *q, const vc_kv_cache *kv, int layer,
+                            int n_tokens, int n_heads, const int32_t *positions,
+                            const int32_t *seq_of_token, const int32_t *block_tables,
+                            int max_blocks, int sliding_window, float scale, int n_threads);
+
+#endif
