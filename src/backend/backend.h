@@ -25,6 +25,13 @@ int vc_cpu_dot_is_fast(vc_dtype t);
 /* sum_i dequant(w_row)[i] * x[i] for one weight row of n elements. */
 float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n);
 
+/* out[j] = vc_cpu_dot(t, w_row, x + j * x_stride, n) for j < nr <= VC_DOT_MAX_ROWS,
+ * bitwise: the row is unpacked once and used nr times, each x row keeping its
+ * own accumulators and order. */
+#define VC_DOT_MAX_ROWS 4
+void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_stride, int nr,
+                     int64_t n, float *out);
+
 /* y[r][o] = sum_i W[o][i] * x[r][i]   for r < n_rows, o < W->ne[1]
  *   W: [out = ne[1]][in = ne[0]] in its stored type
  *   x: [n_rows][in] floats, y: [n_rows][out] floats (no aliasing)

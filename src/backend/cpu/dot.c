@@ -38,109 +38,157 @@ static inline float f16_load(const uint8_t *p) {
 static inline __m256 u8x8_to_ps(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)); }
 static inline __m256 i8x8_to_ps(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
 
-static float dot_f32(const float *w, const float *x, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += w[i] * x[i];
-    return s;
-}
+/* Every kernel below computes nr (1..VC_DOT_MAX_ROWS) dot products of one
+ * weight row with activation rows x + j * x_stride at once: the weights are
+ * unpacked once and used nr times. Each row j has its own accumulators and
+ * goes through exactly the same operations in the same order whatever nr is,
+ * so a result never depends on how many rows shared the pass. */
+#define KERNEL static inline __attribute__((always_inline)) void
 
-static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
-        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
-        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
-    }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))),
-                             _mm256_loadu_ps(x + i), a0);
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += _cvtsh_ss(w[i]) * x[i];
-    return s;
+static inline __m256 load8_f32(const void *w, int64_t i) { return _mm256_loadu_ps((const float *)w + i); }
+static inline __m256 load8_f16(const void *w, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
 }
-
-static inline __m256 bf16x8_to_ps(const uint16_t *p) {
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+static inline __m256 load8_bf16(const void *w, int64_t i) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
+static inline float load1_f32(const void *w, int64_t i) { return ((const float *)w)[i]; }
+static inline float load1_f16(const void *w, int64_t i) { return _cvtsh_ss(((const uint16_t *)w)[i]); }
+static inline float load1_bf16(const void *w, int64_t i) { return vc_bf16_to_f32(((const uint16_t *)w)[i]); }
 
-static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+/* f32 / f16 / bf16: two 8-lane accumulators per row (even / odd 8-groups of
+ * each 16), then one 8-group, one horizontal sum, then the scalar tail */
+KERNEL float_rows(__m256 (*load8)(const void *, int64_t), float (*load1)(const void *, int64_t),
+                  const void *w, const float *x, int64_t xs, int nr, int64_t n, float *out) {
+    __m256 a0[VC_DOT_MAX_ROWS], a1[VC_DOT_MAX_ROWS];
+    for (int j = 0; j < nr; j++) a0[j] = a1[j] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(bf16x8_to_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(bf16x8_to_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        const __m256 w0 = load8(w, i), w1 = load8(w, i + 8);
+        for (int j = 0; j < nr; j++) {
+            a0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j * xs + i), a0[j]);
+            a1[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j * xs + i + 8), a1[j]);
+        }
     }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(bf16x8_to_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += vc_bf16_to_f32(w[i]) * x[i];
-    return s;
+    int64_t i8 = i;
+    if (i + 8 <= n) {
+        const __m256 w0 = load8(w, i);
+        for (int j = 0; j < nr; j++) a0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j * xs + i), a0[j]);
+        i8 = i + 8;
+    }
+    for (int j = 0; j < nr; j++) {
+        float s = hsum256(_mm256_add_ps(a0[j], a1[j]));
+        for (int64_t k = i8; k < n; k++) s += load1(w, k) * x[j * xs + k];
+        out[j] = s;
+    }
 }
 
-/* Q8_0 block: f16 d; i8 qs[32]. value = d * q */
-static float dot_q8_0(const uint8_t *w, const float *x, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, w += 34, x += 32) {
-        const __m128i q0 = _mm_loadu_si128((const __m128i *)(w + 2));
-        const __m128i q1 = _mm_loadu_si128((const __m128i *)(w + 18));
-        __m256 s = _mm256_mul_ps(i8x8_to_ps(q0), _mm256_loadu_ps(x));
-        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(q0, 8)), _mm256_loadu_ps(x + 8), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(q1), _mm256_loadu_ps(x + 16), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(q1, 8)), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_load(w)), s, acc);
-    }
-    return hsum256(acc);
-}
-
-/* sum over a 32-block of nibbles q (element j: low nibble of qs[j], element
- * j+16: high nibble) times x, returned as 8 lanes */
-static inline __m256 nibble_block_dot(const uint8_t *qs, const float *x) {
+/* 4 x 8 values of a 32-block of nibbles (element k: low nibble of qs[k],
+ * element k+16: high nibble) */
+static inline void unpack_nibbles(const uint8_t *qs, __m256 wv[4]) {
     const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
     const __m128i mask = _mm_set1_epi8(0x0F);
     const __m128i lo = _mm_and_si128(raw, mask);
     const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-    __m256 s = _mm256_mul_ps(u8x8_to_ps(lo), _mm256_loadu_ps(x));
-    s = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), s);
-    s = _mm256_fmadd_ps(u8x8_to_ps(hi), _mm256_loadu_ps(x + 16), s);
-    s = _mm256_fmadd_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), s);
+    wv[0] = u8x8_to_ps(lo);
+    wv[1] = u8x8_to_ps(_mm_srli_si128(lo, 8));
+    wv[2] = u8x8_to_ps(hi);
+    wv[3] = u8x8_to_ps(_mm_srli_si128(hi, 8));
+}
+
+/* s = sum_k wv[k] * x[8k..8k+8) and xsum = (x0 + x1) + (x2 + x3), 8 lanes */
+static inline __m256 block_fma(const __m256 wv[4], const float *x, __m256 *xsum) {
+    const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
+    const __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
+    __m256 s = _mm256_mul_ps(wv[0], x0);
+    s = _mm256_fmadd_ps(wv[1], x1, s);
+    s = _mm256_fmadd_ps(wv[2], x2, s);
+    s = _mm256_fmadd_ps(wv[3], x3, s);
+    if (xsum) *xsum = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
     return s;
 }
 
-static inline __m256 block_xsum(const float *x) {
-    return _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8)),
-                         _mm256_add_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24)));
+/* Q8_0 block: f16 d; i8 qs[32]. value = d * q */
+KERNEL q8_0_rows(const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n, float *out) {
+    __m256 acc[VC_DOT_MAX_ROWS];
+    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, w += 34) {
+        const __m128i q0 = _mm_loadu_si128((const __m128i *)(w + 2));
+        const __m128i q1 = _mm_loadu_si128((const __m128i *)(w + 18));
+        const __m256 wv[4] = { i8x8_to_ps(q0), i8x8_to_ps(_mm_srli_si128(q0, 8)),
+                               i8x8_to_ps(q1), i8x8_to_ps(_mm_srli_si128(q1, 8)) };
+        const __m256 d = _mm256_set1_ps(f16_load(w));
+        for (int j = 0; j < nr; j++)
+            acc[j] = _mm256_fmadd_ps(d, block_fma(wv, x + j * xs + b * 32, NULL), acc[j]);
+    }
+    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
 }
 
 /* Q4_0 block: f16 d; u8 qs[16]. value = d * (q - 8) = d*q - 8d */
-static float dot_q4_0(const uint8_t *w, const float *x, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, w += 18, x += 32) {
-        const float d = f16_load(w);
-        __m256 s = nibble_block_dot(w + 2, x);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), s, acc);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(-8.0f * d), block_xsum(x), acc);
+KERNEL q4_0_rows(const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n, float *out) {
+    __m256 acc[VC_DOT_MAX_ROWS];
+    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, w += 18) {
+        __m256 wv[4];
+        unpack_nibbles(w + 2, wv);
+        const float df = f16_load(w);
+        const __m256 d = _mm256_set1_ps(df), m = _mm256_set1_ps(-8.0f * df);
+        for (int j = 0; j < nr; j++) {
+            __m256 xsum;
+            const __m256 s = block_fma(wv, x + j * xs + b * 32, &xsum);
+            acc[j] = _mm256_fmadd_ps(d, s, acc[j]);
+            acc[j] = _mm256_fmadd_ps(m, xsum, acc[j]);
+        }
     }
-    return hsum256(acc);
+    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
 }
 
 /* Q4_1 block: f16 d, m; u8 qs[16]. value = d * q + m */
-static float dot_q4_1(const uint8_t *w, const float *x, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, w += 20, x += 32) {
-        __m256 s = nibble_block_dot(w + 4, x);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_load(w)), s, acc);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_load(w + 2)), block_xsum(x), acc);
+KERNEL q4_1_rows(const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n, float *out) {
+    __m256 acc[VC_DOT_MAX_ROWS];
+    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, w += 20) {
+        __m256 wv[4];
+        unpack_nibbles(w + 4, wv);
+        const __m256 d = _mm256_set1_ps(f16_load(w)), m = _mm256_set1_ps(f16_load(w + 2));
+        for (int j = 0; j < nr; j++) {
+            __m256 xsum;
+            const __m256 s = block_fma(wv, x + j * xs + b * 32, &xsum);
+            acc[j] = _mm256_fmadd_ps(d, s, acc[j]);
+            acc[j] = _mm256_fmadd_ps(m, xsum, acc[j]);
+        }
     }
-    return hsum256(acc);
+    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
+}
+
+/* one call per nr so that every kernel is specialised with a constant row count */
+#define DISPATCH_NR(call)                  \
+    switch (nr) {                          \
+    case 1: { const int nr_ = 1; call; } break; \
+    case 2: { const int nr_ = 2; call; } break; \
+    case 3: { const int nr_ = 3; call; } break; \
+    default: { const int nr_ = 4; call; } break; \
+    }
+
+void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_stride, int nr,
+                     int64_t n, float *out) {
+    switch (t) {
+    case VC_F32: DISPATCH_NR(float_rows(load8_f32, load1_f32, w_row, x, x_stride, nr_, n, out)); return;
+    case VC_F16: DISPATCH_NR(float_rows(load8_f16, load1_f16, w_row, x, x_stride, nr_, n, out)); return;
+    case VC_BF16: DISPATCH_NR(float_rows(load8_bf16, load1_bf16, w_row, x, x_stride, nr_, n, out)); return;
+    case VC_Q8_0: DISPATCH_NR(q8_0_rows(w_row, x, x_stride, nr_, n, out)); return;
+    case VC_Q4_0: DISPATCH_NR(q4_0_rows(w_row, x, x_stride, nr_, n, out)); return;
+    case VC_Q4_1: DISPATCH_NR(q4_1_rows(w_row, x, x_stride, nr_, n, out)); return;
+    default:
+        for (int j = 0; j < nr; j++) out[j] = vc_vec_dot_f32(t, w_row, x + j * x_stride, n);
+    }
+}
+
+float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n) {
+    float out;
+    vc_cpu_dot_rows(t, w_row, x, n, 1, n, &out);
+    return out;
 }
 
 int vc_cpu_dot_is_fast(vc_dtype t) {
@@ -150,19 +198,13 @@ int vc_cpu_dot_is_fast(vc_dtype t) {
     }
 }
 
-float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n) {
-    switch (t) {
-    case VC_F32: return dot_f32(w_row, x, n);
-    case VC_F16: return dot_f16(w_row, x, n);
-    case VC_BF16: return dot_bf16(w_row, x, n);
-    case VC_Q8_0: return dot_q8_0(w_row, x, n);
-    case VC_Q4_0: return dot_q4_0(w_row, x, n);
-    case VC_Q4_1: return dot_q4_1(w_row, x, n);
-    default: return vc_vec_dot_f32(t, w_row, x, n);
-    }
-}
 
 #else /* portable build: the reference dot for every type */
+
+void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_stride, int nr,
+                     int64_t n, float *out) {
+    for (int j = 0; j < nr; j++) out[j] = vc_cpu_dot(t, w_row, x + j * x_stride, n);
+}
 
 int vc_cpu_dot_is_fast(vc_dtype t) {
     (void)t;

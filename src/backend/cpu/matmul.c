@@ -1,7 +1,8 @@
 /* y = x W^T with W as stored (rows = output features). Work is split over
  * chunks of output rows; within a chunk the weight rows stay in cache while
- * every activation row passes by. Each y[r][o] is one vc_cpu_dot call, so its
- * value does not depend on n_rows or on the thread split (batch invariance). */
+ * the activation rows pass by, VC_DOT_MAX_ROWS at a time (each weight row
+ * unpacked once per group). y[r][o] is bitwise vc_cpu_dot(W[o], x[r]) however
+ * rows are grouped or threads split (batch invariance). */
 #include "backend/backend.h"
 
 #include "model/quant.h"
@@ -22,11 +23,14 @@ void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, int
     for (int64_t c = 0; c < n_chunks; c++) {
         const int64_t o0 = c * ROWS_PER_CHUNK;
         const int64_t o1 = o0 + ROWS_PER_CHUNK < n_out ? o0 + ROWS_PER_CHUNK : n_out;
-        for (int r = 0; r < n_rows; r++) {
+        for (int r = 0; r < n_rows; r += VC_DOT_MAX_ROWS) {
+            const int nr = n_rows - r < VC_DOT_MAX_ROWS ? n_rows - r : VC_DOT_MAX_ROWS;
             const float *xr = x + (size_t)r * n_in;
-            float *yr = y + (size_t)r * n_out;
-            for (int64_t o = o0; o < o1; o++)
-                yr[o] = vc_cpu_dot(type, wdata + (size_t)o * row_bytes, xr, n_in);
+            for (int64_t o = o0; o < o1; o++) {
+                float out[VC_DOT_MAX_ROWS];
+                vc_cpu_dot_rows(type, wdata + (size_t)o * row_bytes, xr, n_in, nr, n_in, out);
+                for (int j = 0; j < nr; j++) y[(size_t)(r + j) * n_out + o] = out[j];
+            }
         }
     }
 }

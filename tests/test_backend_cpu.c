@@ -1,0 +1,97 @@
+/* CPU kernels against quant.c's reference dot (itself tested against gguf-py):
+ * the fused SIMD dots agree with vc_vec_dot_f32, and the multi-row form is
+ * bitwise the single-row one whatever the row count (batch invariance). */
+#include "common/testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "model/quant.h"
+
+static float frand(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return ((*s >> 8) / 16777216.0f) * 2.0f - 1.0f;
+}
+
+static void check_type(vc_dtype t, int64_t n) {
+    unsigned seed = 42u + (unsigned)t * 7u + (unsigned)n;
+    float *w = malloc((size_t)n * sizeof(float));
+    float *x = malloc((size_t)n * VC_DOT_MAX_ROWS * sizeof(float));
+    for (int64_t i = 0; i < n; i++) w[i] = frand(&seed);
+    for (int64_t i = 0; i < n * VC_DOT_MAX_ROWS; i++) x[i] = frand(&seed);
+    uint8_t *row = malloc(vc_row_bytes(t, n) + 16);
+    if (t == VC_F32) memcpy(row, w, (size_t)n * sizeof(float));
+    else if (t == VC_F16) for (int64_t i = 0; i < n; i++) ((uint16_t *)row)[i] = vc_f32_to_f16(w[i]);
+    else if (t == VC_BF16) for (int64_t i = 0; i < n; i++) ((uint16_t *)row)[i] = vc_f32_to_bf16(w[i]);
+    else assert_int_equal(vc_quantize_row(t, w, row, n), 0);
+
+    float single[VC_DOT_MAX_ROWS];
+    for (int j = 0; j < VC_DOT_MAX_ROWS; j++) {
+        single[j] = vc_cpu_dot(t, row, x + j * n, n);
+        const float ref = vc_vec_dot_f32(t, row, x + j * n, n);
+        double scale = 0;
+        float *deq = malloc((size_t)n * sizeof(float));
+        vc_dequantize_row(t, row, deq, n);
+        for (int64_t i = 0; i < n; i++) scale += fabs((double)deq[i] * x[j * n + i]);
+        free(deq);
+        if (fabs(single[j] - ref) > 1e-5 * scale)
+            fail_msg("%s n=%lld row %d: fused %.9g vs reference %.9g", vc_dtype_name(t), (long long)n,
+                     j, single[j], ref);
+    }
+    for (int nr = 1; nr <= VC_DOT_MAX_ROWS; nr++) {
+        for (int off = 0; off + nr <= VC_DOT_MAX_ROWS; off++) {
+            float out[VC_DOT_MAX_ROWS];
+            vc_cpu_dot_rows(t, row, x + off * n, n, nr, n, out);
+            assert_memory_equal(out, single + off, (size_t)nr * sizeof(float));
+        }
+    }
+    free(w);
+    free(x);
+    free(row);
+}
+
+static void test_dots(void **state) {
+    (void)state;
+    const vc_dtype block_types[] = { VC_Q4_0, VC_Q4_1, VC_Q8_0 };
+    for (size_t i = 0; i < 3; i++) {
+        check_type(block_types[i], 32);
+        check_type(block_types[i], 576);
+    }
+    const vc_dtype float_types[] = { VC_F32, VC_F16, VC_BF16 };
+    const int64_t ns[] = { 1, 7, 8, 16, 43, 64, 1000 };
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) check_type(float_types[i], ns[k]);
+}
+
+/* matmul rows are bitwise independent of the number of rows in the call */
+static void test_matmul_row_invariance(void **state) {
+    (void)state;
+    enum { IN = 96, OUT = 37, ROWS = 11 };
+    unsigned seed = 7;
+    float *wf = malloc(IN * OUT * sizeof(float));
+    for (int i = 0; i < IN * OUT; i++) wf[i] = frand(&seed);
+    uint8_t *wq = malloc(vc_row_bytes(VC_Q4_1, IN) * OUT);
+    for (int o = 0; o < OUT; o++)
+        assert_int_equal(vc_quantize_row(VC_Q4_1, wf + o * IN, wq + o * vc_row_bytes(VC_Q4_1, IN), IN), 0);
+    vc_tensor w = { .name = "w", .type = VC_Q4_1, .n_dims = 2, .ne = { IN, OUT, 1, 1 }, .data = wq,
+                    .nbytes = vc_row_bytes(VC_Q4_1, IN) * OUT };
+    float x[ROWS * IN], all[ROWS * OUT], one[OUT];
+    for (int i = 0; i < ROWS * IN; i++) x[i] = frand(&seed);
+    vc_cpu_matmul(&w, x, ROWS, all, 2);
+    for (int r = 0; r < ROWS; r++) {
+        vc_cpu_matmul(&w, x + r * IN, 1, one, 1);
+        assert_memory_equal(one, all + r * OUT, sizeof one);
+    }
+    free(wf);
+    free(wq);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dots),
+        cmocka_unit_test(test_matmul_row_invariance),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
