@@ -54,6 +54,7 @@ static int bytes_reserve(bytes *b, size_t extra) {
 }
 
 static int bytes_put(bytes *b, const void *src, size_t n) {
+    if (n == 0) return 0;
     if (bytes_reserve(b, n)) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
