@@ -550,6 +550,40 @@ static void test_k_quants_edge_cases(void **state) {
     json_decref(index);
 }
 
+/* Bad input must not crash or spill over: rows with NaN, inf and 3e38 in
+ * their first super-block quantize (return 0) for every type, and the
+ * blocks after it are byte-identical to quantizing the clean part alone. */
+static void test_quantize_nonfinite(void **state) {
+    (void)state;
+    static const vc_dtype types[] = {VC_F16, VC_BF16, VC_Q4_0, VC_Q4_1, VC_Q5_0, VC_Q5_1, VC_Q8_0, VC_Q8_1,
+                                     VC_Q2_K, VC_Q3_K, VC_Q4_K, VC_Q5_K, VC_Q6_K, VC_Q8_K};
+    json_t *index = load_index();
+    int64_t nx;
+    float *x = load_floats(index, "normal", &nx);
+    float row[1024];
+    memcpy(row, x, sizeof row);
+    row[3] = NAN;
+    row[40] = INFINITY;
+    row[77] = -INFINITY;
+    row[100] = 3e38f;
+    row[200] = -3e38f;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        vc_dtype t = types[k];
+        size_t rb = vc_row_bytes(t, 1024), head = vc_row_bytes(t, 256);
+        uint8_t *q = malloc(rb), *clean = malloc(rb - head);
+        assert_int_equal(vc_quantize_row(t, row, q, 1024), 0);
+        assert_int_equal(vc_quantize_row(t, row + 256, clean, 768), 0);
+        if (memcmp(q + head, clean, rb - head) != 0) fail_msg("%s: bad values in block 0 changed later blocks",
+                                                              vc_dtype_name(t));
+        float y[1024];
+        vc_dequantize_row(t, q, y, 1024); /* must not crash either */
+        free(q);
+        free(clean);
+    }
+    free(x);
+    json_decref(index);
+}
+
 static void test_unquantizable_type(void **state) {
     (void)state;
     float x[32] = {0};
@@ -573,6 +607,7 @@ int main(void) {
         cmocka_unit_test(test_rmse_vs_gguf),
         cmocka_unit_test(test_rmse_k_quants),
         cmocka_unit_test(test_k_quants_edge_cases),
+        cmocka_unit_test(test_quantize_nonfinite),
         cmocka_unit_test(test_unquantizable_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

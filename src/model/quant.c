@@ -378,6 +378,20 @@ float vc_vec_dot_f32(vc_dtype t, const void *w_row, const float *x, int64_t n) {
 
 /* -------------------------------------------------------- quantizers */
 
+/* trunc(v) clamped to [0, hi]; NaN gives 0. The clamp comes before the
+ * conversion, so a NaN or inf input never reaches an out-of-range cast. */
+static inline int trunc_clamp(float v, int hi) {
+    if (!(v >= 0.0f)) return 0;
+    if (v >= (float)hi) return hi;
+    return (int)v;
+}
+/* round-half-away(v) clamped to [-127, 127]; NaN gives 0 */
+static inline int8_t round_i8(float v) {
+    if (!(v >= -127.0f)) return v != v ? 0 : -127;
+    if (v > 127.0f) return 127;
+    return (int8_t)roundf(v);
+}
+
 /* index of the element with the largest |x| (first one on ties) */
 static int argmax_abs(const float *x, int n) {
     int best = 0;
@@ -400,9 +414,7 @@ static void q_q4_0(const float *x, uint8_t *b) {
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     uint8_t q[QK];
     for (int j = 0; j < QK; j++) {
-        float v = x[j] * id + 8.5f;
-        int qi = (int)v; /* v > 0: truncation */
-        q[j] = (uint8_t)(qi > 15 ? 15 : qi);
+        q[j] = (uint8_t)trunc_clamp(x[j] * id + 8.5f, 15);
     }
     wr_f16(b, d);
     for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(q[j] | q[j + 16] << 4);
@@ -415,9 +427,7 @@ static void q_q5_0(const float *x, uint8_t *b) {
     uint8_t q[QK];
     uint32_t qh = 0;
     for (int j = 0; j < QK; j++) {
-        float v = x[j] * id + 16.5f;
-        int qi = (int)v;
-        q[j] = (uint8_t)(qi > 31 ? 31 : qi);
+        q[j] = (uint8_t)trunc_clamp(x[j] * id + 16.5f, 31);
         qh |= (uint32_t)(q[j] >> 4) << j;
     }
     wr_f16(b, d);
@@ -444,8 +454,7 @@ static void q_q4_1(const float *x, uint8_t *b) {
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     uint8_t q[QK];
     for (int j = 0; j < QK; j++) {
-        int qi = (int)((x[j] - mn) * id + 0.5f);
-        q[j] = (uint8_t)(qi > 15 ? 15 : qi);
+        q[j] = (uint8_t)trunc_clamp((x[j] - mn) * id + 0.5f, 15);
     }
     wr_f16(b, d);
     wr_f16(b + 2, mn);
@@ -460,8 +469,7 @@ static void q_q5_1(const float *x, uint8_t *b) {
     uint8_t q[QK];
     uint32_t qh = 0;
     for (int j = 0; j < QK; j++) {
-        int qi = (int)((x[j] - mn) * id + 0.5f);
-        q[j] = (uint8_t)(qi > 31 ? 31 : qi);
+        q[j] = (uint8_t)trunc_clamp((x[j] - mn) * id + 0.5f, 31);
         qh |= (uint32_t)(q[j] >> 4) << j;
     }
     wr_f16(b, d);
@@ -478,7 +486,7 @@ static float q8_block(const float *x, int8_t *q) {
         if (fabsf(x[j]) > amax) amax = fabsf(x[j]);
     float d = amax / 127.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int j = 0; j < QK; j++) q[j] = (int8_t)roundf(x[j] * id);
+    for (int j = 0; j < QK; j++) q[j] = round_i8(x[j] * id);
     return d;
 }
 static void q_q8_0(const float *x, uint8_t *b) {
@@ -503,10 +511,7 @@ static void q_q8_k(const float *x, uint8_t *b) {
     float d = amax / 127.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     int8_t *q = (int8_t *)(b + 4);
-    for (int j = 0; j < QKK; j++) {
-        float v = roundf(x[j] * id);
-        q[j] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
-    }
+    for (int j = 0; j < QKK; j++) q[j] = round_i8(x[j] * id);
     for (int g = 0; g < 16; g++) {
         int sum = 0;
         for (int j = 0; j < 16; j++) sum += q[g * 16 + j];

@@ -31,8 +31,13 @@
 #define QKK 256
 #define MAX_GROUPS 16
 
-static inline int nearest(float v) { return (int)lrintf(v); }
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+/* round to nearest (ties to even) and clamp to [lo, hi]; the clamp comes
+ * first so NaN/inf input (-> lo) never reaches an out-of-range conversion */
+static inline int round_clamp(float v, int lo, int hi) {
+    if (!(v > (float)lo)) return lo;
+    if (v >= (float)hi) return hi;
+    return (int)lrintf(v);
+}
 
 /* the value an f16 field will hold (and never inf: clamp to the f16 range) */
 static inline float f16_round(float v) {
@@ -108,7 +113,7 @@ static void ls_affine(const float *x, const float *w, const uint8_t *L, int n, f
 }
 
 static void round_affine(const float *x, int n, int nmax, float iscale, float off, uint8_t *L) {
-    for (int i = 0; i < n; i++) L[i] = (uint8_t)clampi(nearest(iscale * (x[i] - off)), 0, nmax);
+    for (int i = 0; i < n; i++) L[i] = (uint8_t)round_clamp(iscale * (x[i] - off), 0, nmax);
 }
 
 /* Fits one group: returns the scale s > 0 (0 for a flat group) and the min
@@ -177,7 +182,7 @@ static float fit_symmetric(const float *x, const float *w, int n, int nmax) {
         float iscale = -((float)nmax + 0.1f * (float)k) / max;
         float sxl = 0, sl2 = 0;
         for (int i = 0; i < n; i++) {
-            float l = (float)clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+            float l = (float)round_clamp(iscale * x[i], -nmax, nmax - 1);
             sxl += w[i] * x[i] * l;
             sl2 += w[i] * l * l;
         }
@@ -190,7 +195,7 @@ static float fit_symmetric(const float *x, const float *w, int n, int nmax) {
     for (int it = 0; it < 4 && best_s != 0.0f; it++) {
         float iscale = 1.0f / best_s, sxl = 0, sl2 = 0;
         for (int i = 0; i < n; i++) {
-            float l = (float)clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+            float l = (float)round_clamp(iscale * x[i], -nmax, nmax - 1);
             sxl += w[i] * x[i] * l;
             sl2 += w[i] * l * l;
         }
@@ -224,7 +229,7 @@ static float requant_affine_group(const affine_spec *sp, const float *x, const f
     float dl = d * (float)sc, ml = dmin * (float)m, e = 0.0f;
     float id = dl != 0.0f ? 1.0f / dl : 0.0f;
     for (int i = 0; i < sp->gsize; i++) {
-        int v = dl != 0.0f ? clampi(nearest((x[i] + ml) * id), 0, sp->nmax) : 0;
+        int v = dl != 0.0f ? round_clamp((x[i] + ml) * id, 0, sp->nmax) : 0;
         q[i] = (uint8_t)v;
         float diff = dl * (float)v - ml - x[i];
         e += w[i] * diff * diff;
@@ -254,8 +259,8 @@ static void quantize_affine(const affine_spec *sp, const float *x, affine_block 
     b->d = f16_at_least(max_s / (float)sp->smax);
     b->dmin = f16_at_least(max_m / (float)sp->smax);
     for (int g = 0; g < sp->n_groups; g++) {
-        b->sc[g] = b->d > 0.0f ? clampi(nearest(s[g] / b->d), 0, sp->smax) : 0;
-        b->m[g] = b->dmin > 0.0f ? clampi(nearest(mins[g] / b->dmin), 0, sp->smax) : 0;
+        b->sc[g] = b->d > 0.0f ? round_clamp(s[g] / b->d, 0, sp->smax) : 0;
+        b->m[g] = b->dmin > 0.0f ? round_clamp(mins[g] / b->dmin, 0, sp->smax) : 0;
     }
     float err = requant_affine(sp, x, w, b);
 
@@ -329,7 +334,7 @@ static float requant_sym_group(const sym_spec *sp, const float *x, const float *
     float dl = d * (float)sc, e = 0.0f;
     float id = dl != 0.0f ? 1.0f / dl : 0.0f;
     for (int i = 0; i < 16; i++) {
-        int v = dl != 0.0f ? clampi(nearest(x[i] * id), -sp->nmax, sp->nmax - 1) : 0;
+        int v = dl != 0.0f ? round_clamp(x[i] * id, -sp->nmax, sp->nmax - 1) : 0;
         q[i] = (int8_t)v;
         float diff = dl * (float)v - x[i];
         e += w[i] * diff * diff;
@@ -354,7 +359,7 @@ static void quantize_sym(const sym_spec *sp, const float *x, sym_block *b) {
     }
     /* the largest |scale| maps to the extra negative level sc_lo */
     b->d = f16_at_least(max_scale / (float)sp->sc_lo);
-    for (int g = 0; g < 16; g++) b->sc[g] = b->d != 0.0f ? clampi(nearest(s[g] / b->d), sp->sc_lo, sp->sc_hi) : 0;
+    for (int g = 0; g < 16; g++) b->sc[g] = b->d != 0.0f ? round_clamp(s[g] / b->d, sp->sc_lo, sp->sc_hi) : 0;
     float err = requant_sym(sp, x, w, b);
 
     for (int round = 0; round < 2 && b->d != 0.0f; round++) {
