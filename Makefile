@@ -4,6 +4,7 @@
 #   make test            C unit tests (tests/test_*.c) + end-to-end tests
 #   make test SANITIZE=1 the same under ASan + UBSan (objects in build/asan)
 #   make CUDA=1          also builds src/backend/cuda/*.cu with nvcc
+#   make fuzz            libFuzzer runs on the GGUF / safetensors readers (FUZZ_SECONDS each)
 CC       ?= cc
 PORTABLE ?= 0
 SANITIZE ?= 0
@@ -94,3 +95,35 @@ clean:
 	rm -rf build vllmc
 
 -include $(OBJ:.o=.d)
+
+# make fuzz [FUZZ_SECONDS=60]: libFuzzer (clang) targets tests/fuzz/fuzz_<t>.c,
+# each linked with the sources in FUZZ_SRC_<t> and seeded from FUZZ_SEEDS_<t>
+# (a new target: add a build rule and a case line below);
+# runs each for FUZZ_SECONDS. Crash inputs land in build/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined $(shell pkg-config --cflags jansson libxxhash 2>/dev/null)
+FUZZ_SRC_gguf        := src/model/gguf.c src/model/config.c src/model/dtype.c src/util/error.c src/util/strmap.c
+FUZZ_SEEDS_gguf      := $(wildcard tests/fixtures/formats/*.gguf)
+FUZZ_SRC_safetensors := src/model/safetensors.c src/model/dtype.c src/util/error.c src/util/strmap.c
+FUZZ_SEEDS_safetensors := $(wildcard tests/fixtures/formats/*.safetensors tests/fixtures/formats/*/*.safetensors)
+FUZZ_TARGETS := gguf safetensors
+
+build/fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(FUZZ_SRC_gguf)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -o $@ -ljansson -lxxhash -lm
+
+build/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c $(FUZZ_SRC_safetensors)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -o $@ -ljansson -lxxhash -lm
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus_$$t; \
+	  case $$t in gguf) seeds="$(FUZZ_SEEDS_gguf)";; safetensors) seeds="$(FUZZ_SEEDS_safetensors)";; esac; \
+	  cp $$seeds build/fuzz/corpus_$$t/ 2>/dev/null; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build/fuzz/ \
+	    build/fuzz/corpus_$$t || exit 1; \
+	done
