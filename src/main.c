@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tokenizer/tokenize_cli.h"
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: vllmc --w MODEL [options]\n"
@@ -14,12 +16,27 @@ static void usage(FILE *f) {
             "  --i               interactive chat\n"
             "  --server          OpenAI-compatible HTTP server\n"
             "  --quant TYPE      in-situ quantization of safetensors weights (q4k, q8_0, ...)\n"
+            "  --tokenize FILE   print the token ids of FILE's text (BOS/EOS per the tokenizer)\n"
+            "  --detokenize FILE print the text of the token ids in FILE\n"
             "  --help            this text\n");
 }
 
 int main(int argc, char **argv) {
+    const char *model = NULL, *tok_file = NULL;
+    bool detokenize = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--w") && i + 1 < argc) model = argv[++i];
+        else if ((!strcmp(argv[i], "--tokenize") || !strcmp(argv[i], "--detokenize")) && i + 1 < argc) {
+            detokenize = !strcmp(argv[i], "--detokenize");
+            tok_file = argv[++i];
+        }
+    }
+    if (tok_file) {
+        if (!model) { fprintf(stderr, "vllmc: --tokenize/--detokenize need --w MODEL_OR_TOKENIZER_PATH\n"); return 2; }
+        vc_error err = {{0}};
+        if (vc_tokenize_cli(model, tok_file, detokenize, stdout, &err)) { fprintf(stderr, "vllmc: %s\n", err.msg); return 1; }
+        return 0;
     }
     usage(stderr);
     return 2;
