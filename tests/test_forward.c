@@ -245,6 +245,8 @@ static void test_llama_safetensors_bf16(void **s) {
 static void test_kv_f16(void **s) { (void)s; check_close("qwen3", "model-f32.gguf", VC_F16, 2e-2); }
 static void test_kv_bf16(void **s) { (void)s; check_close("mistral", "model-f32.gguf", VC_BF16, 2e-2); }
 
+static void expect_bad_msg(runner *r, bbuild *b, const char *needle);
+
 /* A sequence alone, inside the batch, and with scattered blocks: bitwise equal. */
 static void check_invariance(const char *arch, const char *file) {
     ref rf;
@@ -281,8 +283,10 @@ static void test_batch_invariance_llama(void **s) { (void)s; check_invariance("l
 static void test_batch_invariance_qwen2(void **s) { (void)s; check_invariance("qwen2", "model-f32.gguf"); }
 static void test_batch_invariance_mistral(void **s) { (void)s; check_invariance("mistral", "model-f16.gguf"); }
 
-/* prefill of the first 3 tokens of each sequence, then one token per step for
- * all unfinished sequences together: matches the full-prompt reference */
+/* chunked prefill then decode: the first 3 tokens of each sequence, then a
+ * chunk of 5 more (new tokens on top of cached context), then one token per
+ * step, all unfinished sequences together each step: matches the
+ * full-prompt reference */
 static void check_decode(const char *arch, const char *file) {
     ref rf;
     load_ref(&rf, arch);
@@ -295,30 +299,66 @@ static void check_decode(const char *arch, const char *file) {
     float *step = malloc((size_t)N_SEQS * MAX_LEN * V * sizeof(float));
     int off[N_SEQS], o = 0;
     for (int s = 0; s < rf.n_seqs; s++) { off[s] = o; o += rf.len[s]; }
-    const int prefill = 3;
-    bbuild b;
-    bb_init(&b);
-    for (int s = 0; s < rf.n_seqs; s++) bb_add(&b, s, rf.tok[s], 0, prefill, 1);
-    forward(&r, &b, step);
-    for (int s = 0; s < rf.n_seqs; s++)
-        memcpy(got + (size_t)off[s] * V, step + (size_t)s * prefill * V, prefill * V * sizeof(float));
-    for (int p = prefill; p < MAX_LEN; p++) {
+    int done = 0;
+    for (int k = 0; done < MAX_LEN; k++) {
+        const int chunk = k == 0 ? 3 : k == 1 ? 5 : 1;
+        bbuild b;
         bb_init(&b);
-        int seq_of_row[N_SEQS];
-        for (int s = 0; s < rf.n_seqs; s++)
-            if (p < rf.len[s]) {
-                seq_of_row[b.n_seqs] = s;
-                bb_add(&b, s, rf.tok[s], p, p + 1, 1);
-            }
+        int seq_of[N_SEQS], from_of[N_SEQS], n_of[N_SEQS];
+        for (int s = 0; s < rf.n_seqs; s++) {
+            if (done >= rf.len[s]) continue;
+            const int to = done + chunk < rf.len[s] ? done + chunk : rf.len[s];
+            seq_of[b.n_seqs] = s;
+            from_of[b.n_seqs] = done;
+            n_of[b.n_seqs] = to - done;
+            bb_add(&b, s, rf.tok[s], done, to, 1);
+        }
         if (b.n_seqs == 0) break;
         forward(&r, &b, step);
         for (int i = 0; i < b.n_seqs; i++)
-            memcpy(got + (size_t)(off[seq_of_row[i]] + p) * V, step + (size_t)i * V, V * sizeof(float));
+            memcpy(got + (size_t)(off[seq_of[i]] + from_of[i]) * V,
+                   step + (size_t)b.query_start[i] * V, (size_t)n_of[i] * V * sizeof(float));
+        done += chunk;
     }
     double rel = max_rel_diff(got, rf.logits, (size_t)rf.total * V);
-    printf("  %-8s %-16s incremental decode max|diff|/max|ref| = %.3g\n", arch, file, rel);
+    printf("  %-8s %-16s chunked prefill + decode max|diff|/max|ref| = %.3g\n", arch, file, rel);
     assert_true(rel <= 1e-4);
     free(got);
+    free(step);
+    free(rf.logits);
+    runner_close(&r);
+}
+
+/* sliding window: once a block is entirely outside every new token's window
+ * the engine may release it (-1 in the table); decode still matches */
+static void test_sliding_window_released_blocks(void **state) {
+    (void)state;
+    ref rf;
+    load_ref(&rf, "mistral");
+    runner r = { 0 };
+    runner_open(&r, FIX "mistral/model-f32.gguf", VC_F32);
+    assert_int_equal(r.m->cfg.sliding_window, 4);
+    const size_t V = (size_t)rf.vocab;
+    const int s = 2, prefill = 12, off = rf.len[0] + rf.len[1];
+    float *step = malloc((size_t)prefill * V * sizeof(float));
+    bbuild b;
+    bb_init(&b);
+    bb_add(&b, 0, rf.tok[s], 0, prefill, 1);
+    forward(&r, &b, step);
+    for (int p = prefill; p < rf.len[s]; p++) {
+        bb_init(&b);
+        bb_add(&b, 0, rf.tok[s], p, p + 1, 1);
+        /* position p reads p-3..p: blocks below (p-3)/BLOCK are released */
+        for (int i = 0; i < (p - 3) / BLOCK; i++) b.tables[i] = -1;
+        forward(&r, &b, step);
+        const double rel = max_rel_diff(step, rf.logits + (size_t)(off + p) * V, V);
+        assert_true(rel <= 1e-4);
+    }
+    /* but a released block inside the window is an error */
+    bb_init(&b);
+    bb_add(&b, 0, rf.tok[s], 12, 13, 1);
+    b.tables[2] = -1;
+    expect_bad_msg(&r, &b, "block_tables[2]");
     free(step);
     free(rf.logits);
     runner_close(&r);
@@ -329,7 +369,7 @@ static void test_decode_mistral(void **s) { (void)s; check_decode("mistral", "mo
 static void test_decode_qwen3(void **s) { (void)s; check_decode("qwen3", "model-f32.gguf"); }
 
 /* malformed batches are errors with a message, never a crash */
-static void expect_bad(runner *r, bbuild *b, const char *needle) {
+static void expect_bad_msg(runner *r, bbuild *b, const char *needle) {
     vc_error err = { { 0 } };
     vc_batch v = bb_batch(b);
     static float out[N_SEQS * MAX_LEN * 512];
@@ -345,17 +385,17 @@ static void test_bad_batches(void **s) {
     runner_open(&r, FIX "llama/model-q8_0.gguf", VC_F32);
     bbuild b;
 #define FRESH() do { bb_init(&b); bb_add(&b, 0, rf.tok[2], 0, 10, 0); bb_add(&b, 1, rf.tok[1], 0, 5, 0); } while (0)
-    FRESH(); b.slots[3] = POOL_BLOCKS * BLOCK;            expect_bad(&r, &b, "slot_mapping");
-    FRESH(); b.slots[3] = b.slots[4];                      expect_bad(&r, &b, "slot_mapping");
-    FRESH(); b.tables[1] = POOL_BLOCKS;                    expect_bad(&r, &b, "block_tables[1]");
-    FRESH(); b.tables[MAX_BLOCKS] = -1;                    expect_bad(&r, &b, "block_tables[0]");
-    FRESH(); b.positions[12] = 7;                          expect_bad(&r, &b, "position");
-    FRESH(); b.context_lens[1] = 4;                        expect_bad(&r, &b, "context_len");
-    FRESH(); b.context_lens[0] = MAX_BLOCKS * BLOCK + 1;   expect_bad(&r, &b, "context_len");
-    FRESH(); b.tokens[0] = rf.vocab;                       expect_bad(&r, &b, "vocabulary");
-    FRESH(); b.query_start[2] = 14;                        expect_bad(&r, &b, "query_start");
-    FRESH(); b.logits_rows[0] = 15;                        expect_bad(&r, &b, "logits_rows");
-    FRESH(); b.n_tokens = N_SEQS * MAX_LEN + 1;            expect_bad(&r, &b, "max_batch_tokens");
+    FRESH(); b.slots[3] = POOL_BLOCKS * BLOCK;            expect_bad_msg(&r, &b, "slot_mapping");
+    FRESH(); b.slots[3] = b.slots[4];                      expect_bad_msg(&r, &b, "slot_mapping");
+    FRESH(); b.tables[1] = POOL_BLOCKS;                    expect_bad_msg(&r, &b, "block_tables[1]");
+    FRESH(); b.tables[MAX_BLOCKS] = -1;                    expect_bad_msg(&r, &b, "block_tables[0]");
+    FRESH(); b.positions[12] = 7;                          expect_bad_msg(&r, &b, "position");
+    FRESH(); b.context_lens[1] = 4;                        expect_bad_msg(&r, &b, "context_len");
+    FRESH(); b.context_lens[0] = MAX_BLOCKS * BLOCK + 1;   expect_bad_msg(&r, &b, "context_len");
+    FRESH(); b.tokens[0] = rf.vocab;                       expect_bad_msg(&r, &b, "vocabulary");
+    FRESH(); b.query_start[2] = 14;                        expect_bad_msg(&r, &b, "query_start");
+    FRESH(); b.logits_rows[0] = 15;                        expect_bad_msg(&r, &b, "logits_rows");
+    FRESH(); b.n_tokens = N_SEQS * MAX_LEN + 1;            expect_bad_msg(&r, &b, "max_batch_tokens");
 #undef FRESH
     free(rf.logits);
     runner_close(&r);
@@ -423,7 +463,7 @@ int main(void) {
         cmocka_unit_test(test_batch_invariance_llama),  cmocka_unit_test(test_batch_invariance_qwen2),
         cmocka_unit_test(test_batch_invariance_mistral),
         cmocka_unit_test(test_decode_llama),            cmocka_unit_test(test_decode_mistral),
-        cmocka_unit_test(test_decode_qwen3),
+        cmocka_unit_test(test_decode_qwen3),            cmocka_unit_test(test_sliding_window_released_blocks),
         cmocka_unit_test(test_bad_batches),             cmocka_unit_test(test_bad_model_files),
         cmocka_unit_test(test_loader_flags),
     };
