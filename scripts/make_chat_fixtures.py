@@ -245,6 +245,20 @@ SNIPPETS = [
     "{% set block %}inner {{ 1 + 1 }}{% endset %}[{{ block }}]",
     "{% set d = dict(a=1, b='x') %}{{ d.a }}{{ d['b'] }} {{ d|length }}",
     "{{ bos_token }}{% for m in messages %}{{ m.role|upper }}: {{ m.content }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}",
+    # macros
+    "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('a') }} {{ greet('b', '?') }} {{ greet(name='c', punct='.') }}",
+    "{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(3) }}",
+    "{% macro v(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ v(1, 2, x=3) }}",
+    "{% set top = 'T' %}{% macro show() %}{{ top }}{% endmacro %}{% for i in [1] %}{% set top = 'L' %}{{ show() }}{{ top }}{% endfor %}",
+    "{%- macro m() -%}\n  x  \n{%- endmacro -%}\n[{{ m() }}] {{ m()|length }} {% set y = m() %}{{ y ~ y }}",
+    "{% macro fmt(m) %}<{{ m.role }}>{% endmacro %}{% for m in messages %}{{ fmt(m) }}{% endfor %}",
+    # constructs seen in real templates
+    "{% set ns = namespace() %}{% set ns.i = 0 %}{% for m in messages %}{% set ns.i = ns.i + 1 %}{% endfor %}{{ ns.i }} {{ ns }}",
+    "{{ messages[1] == messages[1] }} {{ messages[1] == messages[3] }} {{ messages[1] == {'role': 'user', 'content': 'Hello!'} }}",
+    "{% for key, val in {'a': 1, 'return': 2, 'b': 'x'}.items() if key != 'return' %}{{ key }}={{ val }}{{ ',' if not loop.last }}{% endfor %}",
+    "{% set out = {'name': 'f', 'args': [1]}|tojson %}{{ out[:-1] }}, \"id\": 1}",
+    "{% if not nothing is defined %}{% set nothing = none %}{% endif %}{{ nothing is none }}",
+    "{{ messages|selectattr('role', 'equalto', 'user')|list|last|tojson }} {{ none|selectattr('x')|list }} {{ none|map(attribute='x')|list }}",
     "{% if tools is none %}no tools{% endif %} {{ tools is defined }} {{ documents is none }} {{ enable_thinking is defined }}",
 ]
 
@@ -263,6 +277,46 @@ def snippet_cases():
             sys.exit(f"snippet {tpl!r}: references disagree: {rendered[0]!r} vs {plain!r}")
         out.append({"template": tpl, "expected": rendered[0]})
     return out
+
+
+# More real templates (tests/fixtures/chat/templates/extra/, from llama.cpp's
+# models/templates collection of Hugging Face chat templates): no built-in
+# uses them; they show the interpreter handles what models ship (macros,
+# namespaces, tool branches, dates). date_string is passed so that Llama 3.x
+# renders a fixed date rather than strftime_now().
+EXTRA_VARS = {"date_string": "26 Jul 2024"}
+
+
+def extra_cases():
+    import glob
+
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    templates, cases = {}, []
+    for path in sorted(glob.glob(os.path.join(FIX, "templates", "extra", "*.jinja"))):
+        name = os.path.basename(path)[: -len(".jinja")]
+        with open(path, encoding="utf-8") as f:
+            tpl = f.read()
+        templates[name] = tpl
+        for cname, msgs, gen in COMMON:
+            kw = dict(bos_token="<s>", eos_token="</s>", **EXTRA_VARS)
+            c = {"template": name, "name": cname, "messages": msgs, "add_generation_prompt": gen}
+            try:
+                rendered, _ = render_jinja_template(conversations=[msgs], chat_template=tpl,
+                                                    add_generation_prompt=gen, **kw)
+                ref = ("ok", rendered[0])
+            except jinja2.exceptions.TemplateError as e:
+                ref = ("error", str(e))
+            try:
+                plain = ("ok", plain_jinja_render(tpl, messages=msgs, tools=None, documents=None,
+                                                  add_generation_prompt=gen, **kw))
+            except jinja2.exceptions.TemplateError as e:
+                plain = ("error", str(e))
+            if plain != ref:
+                sys.exit(f"extra {name}/{cname}: references disagree: {ref!r} vs {plain!r}")
+            c["expected" if ref[0] == "ok" else "error"] = ref[1]
+            cases.append(c)
+    return {"vars": EXTRA_VARS, "bos_token": "<s>", "eos_token": "</s>", "templates": templates, "cases": cases}
 
 
 def main():
@@ -301,6 +355,7 @@ def main():
         "cases": cases,
         "snippet_messages": [SYS, U1, A1, U2],
         "snippets": snippet_cases(),
+        "extra": extra_cases(),
     }
     path = os.path.join(FIX, "chat_cases.json")
     with open(path, "w", encoding="utf-8") as f:
@@ -309,7 +364,8 @@ def main():
     per = {}
     for c in cases:
         per[c["family"]] = per.get(c["family"], 0) + 1
-    print(f"wrote {path}: {len(cases)} cases {per}, {len(out['snippets'])} snippets")
+    print(f"wrote {path}: {len(cases)} cases {per}, {len(out['snippets'])} snippets, "
+          f"{len(out['extra']['cases'])} cases over {len(out['extra']['templates'])} extra templates")
 
 
 if __name__ == "__main__":

@@ -155,6 +155,64 @@ static void test_jinja_snippets(void **state) {
     json_decref(root);
 }
 
+/* Real templates beyond the built-ins (macros, namespaces, tool branches). */
+static void test_extra_real_templates(void **state) {
+    (void)state;
+    json_t *root = load_fixture();
+    json_t *extra = json_object_get(root, "extra"), *templates = json_object_get(extra, "templates");
+    json_t *vars_obj = json_object_get(extra, "vars");
+    const char *names[8], *values[8];
+    int n_extra = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(vars_obj, key, v) {
+        if (n_extra < 8) { names[n_extra] = key; values[n_extra] = json_string_value(v); n_extra++; }
+    }
+    size_t i;
+    json_t *c;
+    int ok = 0, errors = 0, n_templates = (int)json_object_size(templates);
+    json_array_foreach(json_object_get(extra, "cases"), i, c) {
+        const char *tname = opt_str(c, "template");
+        const char *text = opt_str(templates, tname);
+        json_t *msgs = json_object_get(c, "messages");
+        size_t n = json_array_size(msgs);
+        jinja_chat_msg *jm = calloc(n + 1, sizeof *jm);
+        for (size_t k = 0; k < n; k++) {
+            jm[k].role = opt_str(json_array_get(msgs, k), "role");
+            jm[k].content = opt_str(json_array_get(msgs, k), "content");
+        }
+        jinja_chat_vars vars = {.messages = jm, .n_messages = (int)n,
+                                .add_generation_prompt = json_is_true(json_object_get(c, "add_generation_prompt")),
+                                .bos_token = opt_str(extra, "bos_token"), .eos_token = opt_str(extra, "eos_token"),
+                                .enable_thinking = -1, .extra_names = names, .extra_values = values, .n_extra = n_extra};
+        char what[200];
+        snprintf(what, sizeof what, "%s/%s", tname, opt_str(c, "name"));
+        vc_error err = {{0}};
+        jinja_template *tpl = NULL;
+        char *out = NULL;
+        if (jinja_template_parse(&tpl, text, strlen(text), &err)) fail_msg("%s: parse: %s", what, err.msg);
+        int rc = jinja_render_chat(tpl, &vars, NULL, &out, NULL, &err);
+        const char *expected = opt_str(c, "expected"), *expected_err = opt_str(c, "error");
+        if (expected) {
+            if (rc) fail_msg("%s: render: %s", what, err.msg);
+            assert_same(what, expected, out);
+            ok++;
+        } else {
+            assert_int_equal(rc, -1);
+            if (!strstr(err.msg, expected_err)) fail_msg("%s: error '%s' lacks '%s'", what, err.msg, expected_err);
+            errors++;
+        }
+        free(out);
+        jinja_template_free(tpl);
+        free(jm);
+    }
+    print_message("extra real templates: %d, %d conversations equal, %d expected errors matched\n", n_templates, ok,
+                  errors);
+    assert_true(n_templates >= 9);
+    assert_true(ok >= 5 * n_templates);
+    json_decref(root);
+}
+
 static void test_builtins_are_the_real_texts(void **state) {
     (void)state;
     json_t *root = load_fixture();
@@ -202,11 +260,12 @@ static void test_override_and_fallback(void **state) {
     assert_null(ct);
 
     /* a model template using an unsupported construct falls back by its markers */
-    const char *unsupported = "{% macro turn(m) %}<|start_header_id|>{{ m.role }}{% endmacro %}";
+    const char *unsupported = "{% call turn() %}<|start_header_id|>{% endcall %}";
     assert_int_equal(vc_chat_template_create(&ct, unsupported, NULL, "<|begin_of_text|>", "<|end_of_text|>", &err), 0);
     assert_string_equal(vc_chat_template_name(ct), "llama3");
     assert_non_null(vc_chat_template_note(ct));
-    assert_non_null(strstr(vc_chat_template_note(ct), "macro"));
+    assert_non_null(strstr(vc_chat_template_note(ct), "'{% call %}' tag"));
+    assert_non_null(strstr(vc_chat_template_note(ct), "line 1 col"));
     assert_int_equal(vc_chat_template_render(ct, msgs, 2, true, true, &out, &err), 0);
     assert_same("fallback llama3", want, out);
     free(out);
@@ -263,7 +322,9 @@ static void test_errors(void **state) {
     expect_error("{% endif %}", "unexpected '{% endif %}'");
     expect_error("{{ 'x'|nosuchfilter }}", "unknown filter 'nosuchfilter'");
     expect_error("{{ 1 is nosuchtest }}", "unknown test 'nosuchtest'");
-    expect_error("{% macro m() %}x{% endmacro %}", "unsupported construct: '{% macro %}' tag");
+    expect_error("{% call m() %}x{% endcall %}", "unsupported construct: '{% call %}' tag");
+    expect_error("{% filter upper %}x{% endfilter %}", "unsupported construct: '{% filter %}' tag");
+    expect_error("{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}", "macro calls nested too deeply");
     expect_error("{% include 'x' %}", "unsupported construct");
     expect_error("{{ 'a' % 1 }}", "unsupported construct");
     expect_error("{{ (1 }}", "expected ')'");
@@ -404,6 +465,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_family_conversations),
         cmocka_unit_test(test_jinja_snippets),
+        cmocka_unit_test(test_extra_real_templates),
         cmocka_unit_test(test_builtins_are_the_real_texts),
         cmocka_unit_test(test_override_and_fallback),
         cmocka_unit_test(test_errors),

@@ -37,6 +37,10 @@ typedef struct jinja_chat_vars {
     const char *bos_token; /* NULL -> undefined */
     const char *eos_token; /* NULL -> undefined */
     int enable_thinking;   /* -1 undefined, 0 false, 1 true */
+    /* further string variables (apply_chat_template's extra kwargs, e.g. date_string) */
+    const char *const *extra_names;
+    const char *const *extra_values;
+    int n_extra;
 } jinja_chat_vars;
 
 /* Limits that keep a hostile template from exhausting the process. */

@@ -807,6 +807,8 @@ int jb_call(jrender *r, uint32_t pos, const jv *fn, const jargs *a, jv *out) {
         if (f->self.type == JV_STRING) return str_method(r, pos, &f->self, f->name, a, out);
         if (f->self.type == JV_DICT) return dict_method(r, pos, &f->self, f->name, a, out);
         break;
+    case JF_MACRO: /* called by the evaluator, which owns statement execution */
+        break;
     }
     return jr_fail(r, pos, "'%s' is not callable", f->name ? f->name : "value");
 }
@@ -903,9 +905,10 @@ static int attr_path(jrender *r, uint32_t pos, const jv *obj, const jv *path, jv
 }
 
 static int filter_select(jrender *r, uint32_t pos, const jv *in, const jargs *a, bool by_attr, bool keep, jv *out) {
-    const jv *items;
-    size_t n;
-    if (seq_of(r, pos, in, &items, &n)) return -1;
+    const jv *items = NULL;
+    size_t n = 0;
+    /* jinja2 skips falsy input (none, empty) rather than iterating it */
+    if (jv_truthy(in) && seq_of(r, pos, in, &items, &n)) return -1;
     int first_test = by_attr ? 1 : 0;
     const jv *attr = by_attr ? arg(a, 0, NULL) : NULL;
     if (by_attr && !attr) return jr_fail(r, pos, "selectattr/rejectattr need an attribute name");
@@ -944,9 +947,9 @@ bool jb_has_filter(const char *name, size_t len) { return name_in(name, len, FIL
 bool jb_has_test(const char *name, size_t len) { return name_in(name, len, TESTS); }
 
 static int filter_map(jrender *r, uint32_t pos, const jv *in, const jargs *a, jv *out) {
-    const jv *items;
-    size_t n;
-    if (seq_of(r, pos, in, &items, &n)) return -1;
+    const jv *items = NULL;
+    size_t n = 0;
+    if (jv_truthy(in) && seq_of(r, pos, in, &items, &n)) return -1; /* falsy input: empty, as jinja2 */
     jv_list *l = jv_list_new(r->arena, n);
     if (!l) return oom(r, pos);
     const jv *attr = arg(a, -1, "attribute");

@@ -10,6 +10,7 @@
 #include "tokenizer/jinja_internal.h"
 
 #define MAX_EVAL_DEPTH 1000
+#define MAX_MACRO_DEPTH 64
 
 struct jscope {
     jscope *parent;
@@ -179,6 +180,75 @@ static int eval_slice(jrender *r, const jnode *n, jv *out) {
     return 0;
 }
 
+/* Calls a {% macro %}: a frame over the template's top level (macros do not
+ * see their caller's locals), parameters bound from args or their defaults,
+ * extra arguments in varargs / kwargs; returns the body's output as a string. */
+static int call_macro(jrender *r, uint32_t pos, const jnode *m, const jargs *a, jv *out) {
+    if (r->macro_depth >= MAX_MACRO_DEPTH)
+        return jr_fail(r, pos, "macro calls nested too deeply (more than %d levels)", MAX_MACRO_DEPTH);
+    jscope frame, *saved_scope = r->scope;
+    memset(&frame, 0, sizeof frame);
+    frame.parent = r->root_scope;
+    r->scope = &frame;
+    r->macro_depth++;
+    int rc = 0;
+    jv_list *varargs = jv_list_new(r->arena, 0); /* a tuple, as in Python */
+    jv_dict *kwargs = jv_dict_new(r->arena, 0);
+    if (!varargs || !kwargs) rc = oom(r, pos);
+    else varargs->is_tuple = true;
+    for (int i = 0; !rc && i < a->n_pos; i++) {
+        if (i < m->n_names) rc = scope_set(r, pos, m->names[i], m->name_lens[i], a->pos[i]);
+        else if (jv_list_push(r->arena, varargs, a->pos[i])) rc = oom(r, pos);
+    }
+    for (int i = 0; !rc && i < m->n_names; i++) {
+        if (i < a->n_pos) continue;
+        const jv *given = NULL;
+        for (int k = 0; k < a->n_kw; k++)
+            if (a->kw_lens[k] == m->name_lens[i] && memcmp(a->kw_names[k], m->names[i], m->name_lens[i]) == 0)
+                given = &a->kw[k];
+        jv v = jv_undef();
+        if (given) v = *given;
+        else if (m->items2.v[i] && eval(r, m->items2.v[i], &v)) rc = -1;
+        if (!rc) rc = scope_set(r, pos, m->names[i], m->name_lens[i], v);
+    }
+    for (int k = 0; !rc && k < a->n_kw; k++) {
+        bool is_param = false;
+        for (int i = 0; i < m->n_names; i++)
+            is_param |= a->kw_lens[k] == m->name_lens[i] && memcmp(a->kw_names[k], m->names[i], m->name_lens[i]) == 0;
+        if (!is_param && jv_dict_set(r->arena, kwargs, a->kw_names[k], a->kw_lens[k], a->kw[k])) rc = oom(r, pos);
+    }
+    if (!rc) {
+        jv vl = {0}, kd = {0};
+        vl.type = JV_LIST;
+        vl.u.list = varargs;
+        kd.type = JV_DICT;
+        kd.u.dict = kwargs;
+        rc = scope_set(r, pos, "varargs", 7, vl);
+        if (!rc) rc = scope_set(r, pos, "kwargs", 6, kd);
+    }
+    jbuf saved = r->out, capture = {0};
+    capture.limit = saved.limit;
+    r->out = capture;
+    if (!rc) rc = exec_body(r, &m->items);
+    capture = r->out;
+    r->out = saved;
+    r->macro_depth--;
+    r->scope = saved_scope;
+    free(frame.names);
+    free(frame.lens);
+    free(frame.vals);
+    if (rc) {
+        jbuf_free(&capture);
+        return -1;
+    }
+    char *s = ja_strdup(r->arena, capture.data ? capture.data : "", capture.len);
+    size_t len = capture.len;
+    jbuf_free(&capture);
+    if (!s) return oom(r, pos);
+    *out = jv_str(s, len);
+    return 0;
+}
+
 static int eval_compare(jrender *r, const jnode *n, jv *out) {
     jv left;
     if (eval(r, n->items.v[0], &left)) return -1;
@@ -223,6 +293,7 @@ static int eval_inner(jrender *r, const jnode *n, jv *out) {
         if (fn.type == JV_UNDEFINED) return undefined_error(r, n->pos, &fn);
         if (fn.type != JV_FUNC) return jr_fail(r, n->pos, "'%s' object is not callable", jv_type_name(&fn));
         if (step(r, n->pos) || eval_args(r, n, &args)) return -1;
+        if (fn.u.func->kind == JF_MACRO) return call_macro(r, n->pos, fn.u.func->macro, &args, out);
         return jb_call(r, n->pos, &fn, &args, out);
     }
     case N_FILTER: {
@@ -449,6 +520,18 @@ static int exec_stmt(jrender *r, const jnode *n) {
     }
     case N_GENERATION:
         return exec_body(r, &n->items);
+    case N_MACRO: {
+        jv_func *f = ja_alloc(r->arena, sizeof *f);
+        if (!f) return oom(r, n->pos);
+        f->kind = JF_MACRO;
+        f->name = ja_strdup(r->arena, n->name, n->name_len);
+        f->macro = n;
+        if (!f->name) return oom(r, n->pos);
+        jv v = {0};
+        v.type = JV_FUNC;
+        v.u.func = f;
+        return scope_set(r, n->pos, n->name, n->name_len, v);
+    }
     default:
         return jr_fail(r, n->pos, "internal: expression node as a statement");
     }
@@ -475,8 +558,7 @@ static jv fn_value(jrender *r, jv_func_kind kind, const char *name) {
     return v;
 }
 
-static int set_str(jrender *r, jscope *g, const char *name, const char *s) {
-    (void)g;
+static int set_str(jrender *r, const char *name, const char *s) {
     char *copy = ja_strdup(r->arena, s, strlen(s));
     if (!copy) return oom(r, 0);
     return scope_set(r, 0, name, strlen(name), jv_str(copy, strlen(copy)));
@@ -541,12 +623,15 @@ int jinja_render_chat(const jinja_template *tpl, const jinja_chat_vars *vars,
     if (!rc) rc = scope_set(&r, 0, "tools", 5, jv_none());
     if (!rc) rc = scope_set(&r, 0, "documents", 9, jv_none());
     if (!rc) rc = scope_set(&r, 0, "add_generation_prompt", 21, jv_bool(vars->add_generation_prompt));
-    if (!rc && vars->bos_token) rc = set_str(&r, &globals, "bos_token", vars->bos_token);
-    if (!rc && vars->eos_token) rc = set_str(&r, &globals, "eos_token", vars->eos_token);
+    if (!rc && vars->bos_token) rc = set_str(&r, "bos_token", vars->bos_token);
+    if (!rc && vars->eos_token) rc = set_str(&r, "eos_token", vars->eos_token);
     if (!rc && vars->enable_thinking >= 0)
         rc = scope_set(&r, 0, "enable_thinking", 15, jv_bool(vars->enable_thinking != 0));
+    for (int i = 0; !rc && i < vars->n_extra; i++)
+        rc = set_str(&r, vars->extra_names[i], vars->extra_values[i]);
     if (!rc) {
         scope_push(&r, &root);
+        r.root_scope = &root;
         rc = exec_body(&r, &tpl->body);
         scope_pop(&r);
     }

@@ -80,12 +80,15 @@ typedef enum {
     JF_RANGE, JF_NAMESPACE, JF_DICT, JF_RAISE, JF_STRFTIME, /* globals */
     JF_METHOD, /* name called on self */
     JF_CYCLE,  /* loop.cycle */
+    JF_MACRO,  /* a {% macro %} of the template */
 } jv_func_kind;
 
+struct jnode;
 struct jv_func {
     jv_func_kind kind;
     const char *name;
     jv self;
+    const struct jnode *macro; /* JF_MACRO: its N_MACRO node */
 };
 
 struct jv_loop {
@@ -160,7 +163,7 @@ void jinja_where(const char *src, size_t len, uint32_t pos, char *buf, size_t bu
 
 typedef enum {
     /* statements */
-    N_TEXT, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_BLOCK, N_BREAK, N_CONTINUE, N_GENERATION,
+    N_TEXT, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_BLOCK, N_BREAK, N_CONTINUE, N_GENERATION, N_MACRO,
     /* expressions */
     N_CONST, N_NAME, N_GETATTR, N_GETITEM, N_SLICE, N_CALL, N_FILTER, N_TEST,
     N_NOT, N_NEG, N_POS, N_BINOP, N_AND, N_OR, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT,
@@ -182,12 +185,12 @@ struct jnode {
     uint32_t pos;       /* source offset, for error messages */
     jop op;
     bool negated;       /* N_TEST: `is not` */
-    const char *name;   /* N_NAME, N_GETATTR, N_FILTER, N_TEST, N_SET target, N_FOR */
+    const char *name;   /* N_NAME, N_GETATTR, N_FILTER, N_TEST, N_SET target, N_MACRO */
     size_t name_len;
     jnode *a, *b, *c;   /* operands; N_IF: cond; N_FOR: iter (a), filter (b); N_SET: attr target */
     jnodes items;       /* args, list items, body, compare operands */
-    jnodes items2;      /* else body, kwarg values, dict values */
-    const char **names; /* kwarg names, for/set targets */
+    jnodes items2;      /* else body, kwarg values, dict values, macro defaults (NULL: none) */
+    const char **names; /* kwarg names, for/set targets, macro parameters */
     size_t *name_lens;
     int n_names;
     jop *ops;           /* N_COMPARE: ops[k] between items[k] and items[k+1] */
@@ -214,6 +217,8 @@ typedef struct jrender {
     size_t src_len;
     jbuf out;
     jscope *scope;
+    jscope *root_scope; /* the template's top-level frame: what macros see */
+    int macro_depth;
     long steps, max_steps;
     int depth;
     int loop_ctl; /* 1 break, 2 continue pending */

@@ -775,6 +775,35 @@ static int parse_statement(parser *P, jnodes *body, uint32_t tag_pos) {
         if (expect_block_end(P)) return -1;
         return nodes_push(P, body, n);
     }
+    if (tok_is(t, TK_NAME, "macro")) {
+        jnode *n = mk(P, N_MACRO, tag_pos);
+        if (!n) return -1;
+        advance(P);
+        if (cur(P)->type != TK_NAME) return pfail(P, cur(P)->pos, "expected a macro name");
+        n->name = cur(P)->s;
+        n->name_len = cur(P)->len;
+        advance(P);
+        if (expect_op(P, "(")) return -1;
+        while (!at_op(P, ")")) {
+            if (n->n_names && expect_op(P, ",")) return -1;
+            if (cur(P)->type != TK_NAME) return pfail(P, cur(P)->pos, "expected a macro parameter name");
+            if (names_push(P, n, cur(P)->s, cur(P)->len)) return -1;
+            advance(P);
+            jnode *dflt = NULL;
+            if (at_op(P, "=")) {
+                advance(P);
+                if (!(dflt = parse_expression(P, true))) return -1;
+            }
+            if (nodes_push(P, &n->items2, dflt)) return -1;
+        }
+        advance(P);
+        static const char *const ends[] = {"endmacro", NULL};
+        if (expect_block_end(P) || parse_body(P, &n->items, ends, "macro", tag_pos)) return -1;
+        advance(P);
+        if (cur(P)->type == TK_NAME) advance(P); /* {% endmacro name %} */
+        if (expect_block_end(P)) return -1;
+        return nodes_push(P, body, n);
+    }
     static const char *const known_ends[] = {"endif", "elif", "else", "endfor", "endset", "endgeneration",
                                              "endmacro", "endcall", "endfilter", "endraw", NULL};
     if (in_list(t, known_ends))
