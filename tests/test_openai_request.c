@@ -135,7 +135,7 @@ static void test_tokenize_detokenize(void **state) {
     assert_string_equal(r.prompts[0].text, "hi");
     vc_oai_request_free(&r);
     assert_int_equal(parse(VC_OAI_TOKENIZE, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"add_generation_prompt\":false}", &r, &e), 0);
-    assert_false(r.add_special_tokens);
+    assert_true(r.add_special_tokens);
     assert_false(r.add_generation_prompt);
     assert_int_equal(r.n_messages, 1);
     vc_oai_request_free(&r);

@@ -402,7 +402,7 @@ static void test_routes(void **state) {
     response_free(&r);
     r = request(fx->port, "POST", "/tokenize", NULL, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     j = json_of(&r);
-    assert_int_equal(json_integer_value(json_object_get(j, "count")), (int)strlen("<|user|>x\n<|assistant|>"));
+    assert_int_equal(json_integer_value(json_object_get(j, "count")), 1 + (int)strlen("<|user|>x\n<|assistant|>"));
     json_decref(j);
     response_free(&r);
     r = request(fx->port, "POST", "/detokenize", NULL, "{\"tokens\":[104,105,300]}");
@@ -505,7 +505,7 @@ static void test_chat_nonstream(void **state) {
         assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(p2, "top_logprobs"), 1), "token")), "b");
     }
     json_t *u = json_object_get(j, "usage");
-    int prompt = (int)strlen("<|user|>hi\n<|assistant|>");
+    int prompt = 1 + (int)strlen("<|user|>hi\n<|assistant|>");   /* BOS + one token a byte */
     assert_int_equal(json_integer_value(json_object_get(u, "prompt_tokens")), prompt);
     assert_int_equal(json_integer_value(json_object_get(u, "completion_tokens")), 6);
     assert_int_equal(json_integer_value(json_object_get(u, "total_tokens")), prompt + 6);
@@ -518,7 +518,7 @@ static void test_chat_nonstream(void **state) {
     j = json_of(&r);
     assert_int_equal(json_array_size(json_object_get(j, "choices")), 4);
     assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "choices"), 3), "text")), "w1 w2 ");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")), 3 + 4);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")), 3 + 4);   /* BOS + bytes */
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "usage"), "completion_tokens")), 8);
     json_decref(j);
     response_free(&r);
@@ -647,11 +647,12 @@ static void test_disconnect_cancels(void **state) {
     assert_true(wait_until_idle(fx, 3000));
     assert_int_equal(fx->f.n_cancelled, 2);
     /* non-streamed: hang up while it generates */
-    fd = open_request(fx->port, "/v1/chat/completions", CHAT1 ",\"max_tokens\":40}");
+    fd = open_request(fx->port, "/v1/chat/completions", CHAT1 ",\"max_tokens\":35}");
     for (int t = 0; t < 200 && fx->f.n_added < 3; t++) {
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
     }
+    assert_int_equal(fx->f.n_added, 3);
     close(fd);
     assert_true(wait_until_idle(fx, 3000));
     assert_int_equal(fx->f.n_cancelled, 3);

@@ -370,7 +370,10 @@ static int parse_object(vc_oai_endpoint ep, json_t *obj, vc_oai_request *r, vc_o
         if (has_messages == (field(obj, "prompt") != NULL))
             return BAD(err, "prompt",
                        "exactly one of 'prompt' and 'messages' is required");
-        r->add_special_tokens = !has_messages;
+        /* the engine tokenizes every prompt (templated or not) with its
+         * special tokens (a template's own BOS is not doubled), so /tokenize
+         * counts what generation will see by default */
+        r->add_special_tokens = true;
         if (get_bool(obj, "add_special_tokens", &r->add_special_tokens, err) ||
             get_bool(obj, "add_generation_prompt", &r->add_generation_prompt, err))
             return -1;

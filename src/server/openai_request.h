@@ -87,7 +87,7 @@ typedef struct vc_oai_request {
     int top_logprobs;              /* alternatives per position, 0..VC_OAI_MAX_TOP_LOGPROBS */
     bool ignore_eos;
 
-    bool add_special_tokens;       /* tokenize: prompt default true, messages default false */
+    bool add_special_tokens;       /* tokenize: default true (as generation tokenizes) */
     bool add_generation_prompt;    /* tokenize(messages): default true */
 } vc_oai_request;
 

@@ -604,8 +604,7 @@ static enum MHD_Result do_metrics(struct MHD_Connection *c, conn *k) {
     return reply(c, k, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-/* Tokenizes the messages through the chat template (no extra specials: the
- * template writes them) into *ids. */
+/* Renders the messages through the chat template and tokenizes the text. */
 static int tokenize_messages(vc_server *s, const vc_oai_request *r, bool add_generation_prompt,
                              bool add_special, int32_t **ids, int *n, vc_oai_error *err) {
     vllmc_message *msgs = calloc((size_t)r->n_messages, sizeof *msgs);
@@ -686,7 +685,8 @@ static int prepare_prompts(job *j, vc_oai_error *err) {
         snprintf(param, sizeof param, r->n_prompts > 1 ? "prompt[%d]" : "prompt", i);
         if (r->endpoint == VC_OAI_CHAT) {
             snprintf(param, sizeof param, "messages");
-            if (tokenize_messages(s, r, true, false, &j->prompt_ids[i], &j->n_prompt_ids[i], err)) return -1;
+            /* add_special as the engine and the CLI do (a template's BOS is not doubled) */
+            if (tokenize_messages(s, r, true, true, &j->prompt_ids[i], &j->n_prompt_ids[i], err)) return -1;
         } else if (r->prompts[i].text) {
             char emsg[256] = "";
             if (s->eng.tokenize(s->eng.ctx, r->prompts[i].text, true, &j->prompt_ids[i],
