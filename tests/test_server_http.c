@@ -73,7 +73,7 @@ static void fake_cancel(void *ctx, int64_t id) {
 static int fake_step(void *ctx) {
     fake *f = ctx;
     if (f->step_delay_ms) {
-        struct timespec ts = {0, f->step_delay_ms * 1000000L};
+        struct timespec ts = {f->step_delay_ms / 1000, (f->step_delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
     fake_req snap[FAKE_MAX];
@@ -734,6 +734,26 @@ static void test_timeouts(void **state) {
     stop(fx);
 }
 
+/* an engine slower than the idle timeout is not the client's fault: the
+ * response must arrive whole (streamed and not) */
+static void test_slow_engine_not_timed_out(void **state) {
+    (void)state;
+    vc_server_options o = vc_server_default_options();
+    o.idle_timeout_s = 1;
+    fixture *fx = start(o);
+    fx->f.step_delay_ms = 1600;
+    int fd = open_request(fx->port, "/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":2,\"stream\":true}");
+    response r = request(fx->port, "POST", "/v1/completions", NULL, "{\"prompt\":\"y\",\"max_tokens\":2}");
+    assert_int_equal(r.status, 200);
+    json_t *j = json_of(&r);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text")), "w1 w2 ");
+    json_decref(j);
+    response_free(&r);
+    read_until(fd, "data: [DONE]");
+    close(fd);
+    stop(fx);
+}
+
 static void test_shutdown_in_flight(void **state) {
     (void)state;
     fixture *fx = start(vc_server_default_options());
@@ -754,7 +774,7 @@ int main(void) {
         cmocka_unit_test(test_bad_requests),    cmocka_unit_test(test_chat_nonstream),
         cmocka_unit_test(test_stream_framing),  cmocka_unit_test(test_disconnect_cancels),
         cmocka_unit_test(test_queue_full_429),  cmocka_unit_test(test_timeouts),
-        cmocka_unit_test(test_shutdown_in_flight),
+        cmocka_unit_test(test_slow_engine_not_timed_out), cmocka_unit_test(test_shutdown_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,6 +181,7 @@ typedef struct job {
     vc_oai_meta meta;
     double t_arrival;
     int fd;                    /* the client's socket, for hangup checks */
+    struct MHD_Connection *conn;
 
     /* streaming (HTTP thread only) */
     char *out;
@@ -441,6 +442,14 @@ static int format_events(job *j, event *evs) {
     return rc;
 }
 
+/* The idle timeout is for clients that stall, not for time spent waiting on
+ * the engine: restart the connection's timer (documented: setting a timeout
+ * after 0 resets it) before handing MHD data produced after a wait. */
+static void touch_connection(job *j) {
+    MHD_set_connection_option(j->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    MHD_set_connection_option(j->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)j->s->opt.idle_timeout_s);
+}
+
 static bool client_gone(int fd) {
     if (fd < 0) return false;
     struct pollfd p = {.fd = fd, .events = POLLRDHUP};
@@ -478,9 +487,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             memcpy(buf, j->out + j->out_pos, k);
             j->out_pos += k;
             if (j->out_pos == j->out_len) j->out_pos = j->out_len = 0;
+            touch_connection(j);
             return (ssize_t)k;
         }
-        if (j->done) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (j->done) {
+            touch_connection(j);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         bool all_finished, oom;
         event *evs = take_events(j, &all_finished, &oom);
         if (oom || format_events(j, evs)) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -782,6 +795,7 @@ static job *job_create(vc_server *s, vc_oai_request *r, struct MHD_Connection *c
         j->choices[i].prompt = i / j->req.n;
         j->choices[i].req_id = -1;
     }
+    j->conn = c;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     j->fd = ci ? ci->connect_fd : -1;
     pthread_mutex_lock(&s->mu);
@@ -820,6 +834,7 @@ static enum MHD_Result finish_blocking(struct MHD_Connection *c, conn *k, job *j
         k->status = 499;   /* nginx's "client closed request", for the log and metrics */
         return MHD_NO;
     }
+    touch_connection(j);
     bool all, oom;
     event *evs = take_events(j, &all, &oom);
     int rc = accumulate(j, evs);
