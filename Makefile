@@ -84,7 +84,7 @@ e2e: $(BIN)
 
 test: unit e2e
 
-BENCH_BIN := $(BUILD)/bench/membw $(BUILD)/bench/bench_engine
+BENCH_BIN := $(BUILD)/bench/membw $(BUILD)/bench/bench_engine $(BUILD)/bench/tokenizer_bench
 bench: $(BIN) $(BENCH_BIN)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
@@ -108,7 +108,10 @@ FUZZ_SRC_gguf        := src/model/gguf.c src/model/config.c src/model/dtype.c sr
 FUZZ_SEEDS_gguf      := $(wildcard tests/fixtures/formats/*.gguf)
 FUZZ_SRC_safetensors := src/model/safetensors.c src/model/dtype.c src/util/error.c src/util/strmap.c
 FUZZ_SEEDS_safetensors := $(wildcard tests/fixtures/formats/*.safetensors tests/fixtures/formats/*/*.safetensors)
-FUZZ_TARGETS := gguf safetensors
+FUZZ_SRC_tokenize    := $(filter-out src/tokenizer/chat% src/tokenizer/jinja%,$(wildcard src/tokenizer/*.c)) \
+                        src/model/gguf.c src/model/dtype.c src/util/error.c src/util/strmap.c
+FUZZ_SEEDS_tokenize  := $(wildcard tests/fixtures/tokenizer/*.inp)
+FUZZ_TARGETS := gguf safetensors tokenize
 
 build/fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(FUZZ_SRC_gguf)
 	@mkdir -p $(dir $@)
@@ -118,10 +121,17 @@ build/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c $(FUZZ_SRC_safetensor
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -o $@ -ljansson -lxxhash -lm
 
+build/fuzz/fuzz_tokenize: tests/fuzz/fuzz_tokenize.c $(FUZZ_SRC_tokenize) $(BUILD)/tests/test_tokenizer
+	@mkdir -p $(dir $@)
+	$(BUILD)/tests/test_tokenizer >/dev/null   # unpacks tests/fixtures/tmp/tokenizer/
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags libpcre2-8 libutf8proc) $(filter %.c,$^) -o $@ \
+	  -lpcre2-8 -lutf8proc -ljansson -lxxhash -lm
+
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus_$$t; \
-	  case $$t in gguf) seeds="$(FUZZ_SEEDS_gguf)";; safetensors) seeds="$(FUZZ_SEEDS_safetensors)";; esac; \
+	  case $$t in gguf) seeds="$(FUZZ_SEEDS_gguf)";; safetensors) seeds="$(FUZZ_SEEDS_safetensors)";; \
+	    tokenize) seeds="$(FUZZ_SEEDS_tokenize)";; esac; \
 	  cp $$seeds build/fuzz/corpus_$$t/ 2>/dev/null; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
 	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build/fuzz/ \
