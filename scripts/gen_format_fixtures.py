@@ -224,6 +224,19 @@ CONFIGS = {
         "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
         "num_key_value_heads": 2, "vocab_size": 1000,
         "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 5000.0}},
+    # qwen2 with the sliding window on every layer, given by layer_types
+    "qwen2_swa_all.json": {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 256,
+        "intermediate_size": 512, "num_hidden_layers": 3, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "vocab_size": 1000, "use_sliding_window": True, "sliding_window": 64,
+        "max_window_layers": 3, "layer_types": ["sliding_attention"] * 3},
+    # qwen3 with use_sliding_window false: layer_types saying sliding do not matter
+    "qwen3_swa_off.json": {
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 256,
+        "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 4, "head_dim": 64, "vocab_size": 1000, "use_sliding_window": False,
+        "sliding_window": 64, "max_window_layers": 0,
+        "layer_types": ["sliding_attention", "sliding_attention"]},
     "llama_defaults.json": {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 128, "intermediate_size": 256,
         "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100},
@@ -242,10 +255,17 @@ def config_files():
         c = transformers.AutoConfig.from_pretrained(p)
         rp = dict(getattr(c, "rope_parameters", None) or {})
         rtype = rp.get("rope_type", rp.get("type", "default"))
+        # per layer, transformers uses sliding_window where layer_types[i] is
+        # "sliding_attention" (qwen2/3: sliding_window is None unless
+        # use_sliding_window); mistral ignores layer_types
         window = getattr(c, "sliding_window", None)
         layer_types = getattr(c, "layer_types", None)
-        if layer_types is not None and all(t == "full_attention" for t in layer_types):
-            window = None
+        if c.model_type != "mistral" and layer_types is not None:
+            sliding = [t == "sliding_attention" for t in layer_types]
+            if not any(sliding):
+                window = None
+            elif not all(sliding):
+                raise SystemExit(f"{name}: mixed sliding/full layers are not a supported fixture")
         eos = c.eos_token_id
         if isinstance(eos, list):
             eos = eos[0]

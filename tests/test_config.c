@@ -281,7 +281,19 @@ static void test_bad_json(void **state) {
     BAD("{\"architectures\": [\"Qwen2ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128,"
         " \"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 100,"
         " \"use_sliding_window\": true, \"sliding_window\": 32, \"max_window_layers\": 2}",
-        "'max_window_layers' = 2", "not supported");
+        "field 'max_window_layers'", "sliding window on 2 of 4 layers", "expected all layers or none");
+    BAD("{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128,"
+        " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 100,"
+        " \"use_sliding_window\": true, \"sliding_window\": 32,"
+        " \"layer_types\": [\"full_attention\", \"sliding_attention\"]}",
+        "field 'layer_types'", "sliding window on 1 of 2 layers");
+    BAD("{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128,"
+        " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 100,"
+        " \"use_sliding_window\": true, \"sliding_window\": 32, \"layer_types\": [\"full_attention\"]}",
+        "field 'layer_types'", "expected a list of 2 layer types");
+    BAD(base_with("\"vocab_size\"", "\"vocab_size\": 100, \"rope_parameters\": {\"full_attention\": "
+                                    "{\"rope_type\": \"default\", \"rope_theta\": 10000}}"),
+        "field 'rope_parameters.full_attention'", "per layer type are not supported");
 }
 
 static void test_json_edge_values(void **state) {

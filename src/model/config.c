@@ -335,6 +335,13 @@ static int rope_from_hf(const json_src *s, json_t *root, vc_config *cfg) {
     if (!rp || json_is_null(rp)) return 0;
     if (!json_is_object(rp))
         return vc_errorf(s->err, "%s: field '%s' is not an object", s->path, where);
+    const char *sub;
+    json_t *sv;
+    json_object_foreach(rp, sub, sv) {
+        if (json_is_object(sv))   /* transformers 5 per-layer-type rope ("full_attention": {...}) */
+            return vc_errorf(s->err, "%s: field '%s.%s': rope parameters per layer type are not supported "
+                             "(expected one set for all layers)", s->path, where, sub);
+    }
     if (j_num_opt(s, rp, "rope_theta", &cfg->rope_theta)) return -1;
     json_t *jt = json_object_get(rp, "rope_type");
     if (!jt) jt = json_object_get(rp, "type");
@@ -366,13 +373,14 @@ static int rope_from_hf(const json_src *s, json_t *root, vc_config *cfg) {
                      s->path, where, type);
 }
 
-/* sliding window as transformers builds layer_types: mistral uses its
- * "sliding_window" on every layer; qwen2/qwen3 only with use_sliding_window,
- * and then only on layers >= max_window_layers. One window for all layers
- * or none is what the forward supports. */
+/* Sliding window as transformers applies it: mistral uses "sliding_window"
+ * on every layer (null = none); qwen2/qwen3 only with use_sliding_window, and
+ * then on the layers that "layer_types" marks "sliding_attention" (when
+ * absent: layers >= max_window_layers). The forward has one window for all
+ * layers, so a mix of sliding and full layers is refused. */
 static int window_from_hf(const json_src *s, json_t *root, vc_config *cfg) {
     if (cfg->arch == VC_ARCH_LLAMA) return 0;
-    int window = cfg->arch == VC_ARCH_MISTRAL ? 4096 : 0;   /* class defaults */
+    int window = 4096;   /* class default of all three */
     json_t *w = json_object_get(root, "sliding_window");
     if (w && json_is_null(w)) window = 0;
     else if (j_int_opt(s, root, "sliding_window", &window)) return -1;
@@ -383,14 +391,33 @@ static int window_from_hf(const json_src *s, json_t *root, vc_config *cfg) {
     bool use = false;
     if (j_bool_opt(s, root, "use_sliding_window", &use)) return -1;
     if (!use || window == 0) return 0;
-    int max_window_layers = 28;
-    if (j_int_opt(s, root, "max_window_layers", &max_window_layers)) return -1;
-    if (max_window_layers >= cfg->n_layers) return 0;
-    if (max_window_layers > 0)
-        return vc_errorf(s->err, "%s: field 'max_window_layers' = %d: sliding window on layers %d.. only is not "
-                         "supported (expected 0 or >= num_hidden_layers %d)", s->path, max_window_layers,
-                         max_window_layers, cfg->n_layers);
-    cfg->sliding_window = window;
+    int n_sliding = 0;
+    const char *decided_by;
+    json_t *lt = json_object_get(root, "layer_types");
+    if (lt && !json_is_null(lt)) {
+        decided_by = "layer_types";
+        if (!json_is_array(lt) || json_array_size(lt) != (size_t)cfg->n_layers)
+            return vc_errorf(s->err, "%s: field 'layer_types' (expected a list of %d layer types)", s->path,
+                             cfg->n_layers);
+        for (int i = 0; i < cfg->n_layers; i++) {
+            const char *t = json_string_value(json_array_get(lt, (size_t)i));
+            if (!t || (strcmp(t, "sliding_attention") != 0 && strcmp(t, "full_attention") != 0))
+                return vc_errorf(s->err, "%s: field 'layer_types'[%d] (expected \"full_attention\" or "
+                                 "\"sliding_attention\")", s->path, i);
+            n_sliding += strcmp(t, "sliding_attention") == 0;
+        }
+    } else {
+        decided_by = "max_window_layers";
+        int max_window_layers = 28;
+        if (j_int_opt(s, root, "max_window_layers", &max_window_layers)) return -1;
+        /* layers i >= max_window_layers slide (counted, not looped: n_layers is unchecked yet) */
+        if (max_window_layers < 0) max_window_layers = 0;
+        n_sliding = cfg->n_layers > max_window_layers ? cfg->n_layers - max_window_layers : 0;
+    }
+    if (n_sliding != 0 && n_sliding != cfg->n_layers)
+        return vc_errorf(s->err, "%s: field '%s': sliding window on %d of %d layers is not supported (expected "
+                         "all layers or none)", s->path, decided_by, n_sliding, cfg->n_layers);
+    cfg->sliding_window = n_sliding ? window : 0;
     return 0;
 }
 
