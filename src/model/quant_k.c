@@ -34,9 +34,8 @@
 /* round to nearest (ties to even) and clamp to [lo, hi]; the clamp comes
  * first so NaN/inf input (-> lo) never reaches an out-of-range conversion */
 static inline int round_clamp(float v, int lo, int hi) {
-    if (!(v > (float)lo)) return lo;
-    if (v >= (float)hi) return hi;
-    return (int)lrintf(v);
+    v = fminf(fmaxf(v, (float)lo), (float)hi); /* fmaxf(NaN, lo) = lo */
+    return (int)rintf(v);                      /* in range now; ties to even */
 }
 
 /* the value an f16 field will hold (and never inf: clamp to the f16 range) */
@@ -80,83 +79,78 @@ static void importance(const float *x, int n_groups, int gsize, float *w) {
 
 /* ------------------------------------------------------ one group: affine */
 
-/* weighted error of x ~ s*L + off */
-static float err_affine(const float *x, const float *w, const uint8_t *L, int n, float s, float off) {
-    float e = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float diff = s * (float)L[i] + off - x[i];
-        e += w[i] * diff * diff;
-    }
-    return e;
-}
+/* Weighted sums of one group that do not depend on the rounding. */
+typedef struct {
+    double sw, sx, sxx; /* sum w, sum w x, sum w x^2 */
+} group_sums;
 
-/* weighted least squares of x ~ s*L + off with off <= 0 (the format stores
- * off as -dmin*m with m >= 0) */
-static void ls_affine(const float *x, const float *w, const uint8_t *L, int n, float *s, float *off) {
-    float sw = 0, sl = 0, sl2 = 0, sx = 0, sxl = 0;
+/* Rounds x to L = clamp(round(iscale*(x - off)), 0, nmax), fits
+ * x ~ s*L + o by weighted least squares with o <= 0 (the format stores the
+ * offset as -dmin*m, m >= 0), and returns the weighted squared error of that
+ * fit, from the sums (one pass over the group). */
+static double round_fit_affine(const float *x, const float *w, int n, int nmax, float iscale, float off,
+                               const group_sums *gs, float *s_out, float *off_out) {
+    double sl = 0, sl2 = 0, sxl = 0;
     for (int i = 0; i < n; i++) {
-        float l = (float)L[i];
-        sw += w[i];
+        double l = round_clamp(iscale * (x[i] - off), 0, nmax);
         sl += w[i] * l;
         sl2 += w[i] * l * l;
-        sx += w[i] * x[i];
-        sxl += w[i] * x[i] * l;
+        sxl += w[i] * (double)x[i] * l;
     }
-    float det = sw * sl2 - sl * sl;
-    if (det > 0.0f) {
-        *s = (sw * sxl - sx * sl) / det;
-        *off = (sl2 * sx - sl * sxl) / det;
-        if (*off <= 0.0f) return;
+    double det = gs->sw * sl2 - sl * sl, s, o;
+    if (det > 0.0) {
+        s = (gs->sw * sxl - gs->sx * sl) / det;
+        o = (sl2 * gs->sx - sl * sxl) / det;
+    } else {
+        o = 0.0;
+        s = 0.0;
     }
-    *off = 0.0f;
-    *s = sl2 > 0.0f ? sxl / sl2 : 0.0f;
-}
-
-static void round_affine(const float *x, int n, int nmax, float iscale, float off, uint8_t *L) {
-    for (int i = 0; i < n; i++) L[i] = (uint8_t)round_clamp(iscale * (x[i] - off), 0, nmax);
+    if (o > 0.0 || !(det > 0.0)) {
+        o = 0.0;
+        s = sl2 > 0.0 ? sxl / sl2 : 0.0;
+    }
+    *s_out = (float)s;
+    *off_out = (float)o;
+    /* sum w (s l + o - x)^2 expanded */
+    return gs->sxx - 2 * s * sxl - 2 * o * gs->sx + s * s * sl2 + 2 * s * o * sl + o * o * gs->sw;
 }
 
 /* Fits one group: returns the scale s > 0 (0 for a flat group) and the min
- * m >= 0 of x ~ s*q - m; the candidate grid is iscale = (nmax + rmin +
- * rdelta*k) / (max - min), k = 0..nstep. */
+ * m >= 0 of x ~ s*q - m. Candidates: the min-max scale and iscale =
+ * (nmax + rmin + rdelta*k) / (max - min), k = 0..nstep, each rounded and
+ * re-fitted; then the best is alternately re-rounded and re-fitted. */
 static float fit_affine(const float *x, const float *w, int n, int nmax, float rmin, float rdelta, int nstep,
                         float *m_out) {
     float lo = x[0], hi = x[0];
-    for (int i = 1; i < n; i++) {
+    group_sums gs = {0, 0, 0};
+    for (int i = 0; i < n; i++) {
         if (x[i] < lo) lo = x[i];
         if (x[i] > hi) hi = x[i];
+        gs.sw += w[i];
+        gs.sx += w[i] * (double)x[i];
+        gs.sxx += w[i] * (double)x[i] * x[i];
     }
     if (lo > 0.0f) lo = 0.0f; /* offsets can only be <= 0 */
     if (!(hi > lo)) {
         *m_out = -lo;
         return 0.0f;
     }
-    uint8_t L[32], Lc[32];
     float best_s = (hi - lo) / (float)nmax, best_off = lo;
-    round_affine(x, n, nmax, 1.0f / best_s, lo, L);
-    float best = err_affine(x, w, L, n, best_s, best_off);
-    for (int k = 0; k <= nstep; k++) {
-        float iscale = ((float)nmax + rmin + rdelta * (float)k) / (hi - lo);
-        round_affine(x, n, nmax, iscale, lo, Lc);
+    double best = INFINITY;
+    for (int k = -1; k <= nstep; k++) {
+        float iscale = k < 0 ? (float)nmax / (hi - lo) : ((float)nmax + rmin + rdelta * (float)k) / (hi - lo);
         float s, off;
-        ls_affine(x, w, Lc, n, &s, &off);
-        if (!(s > 0.0f)) continue;
-        float e = err_affine(x, w, Lc, n, s, off);
-        if (e < best) {
+        double e = round_fit_affine(x, w, n, nmax, iscale, lo, &gs, &s, &off);
+        if (s > 0.0f && e < best) {
             best = e;
             best_s = s;
             best_off = off;
-            memcpy(L, Lc, (size_t)n);
         }
     }
-    /* alternate: round with the fitted scale, re-fit */
     for (int it = 0; it < 4; it++) {
-        round_affine(x, n, nmax, 1.0f / best_s, best_off, Lc);
         float s, off;
-        ls_affine(x, w, Lc, n, &s, &off);
-        if (!(s > 0.0f)) break;
-        float e = err_affine(x, w, Lc, n, s, off);
-        if (!(e < best)) break;
+        double e = round_fit_affine(x, w, n, nmax, 1.0f / best_s, best_off, &gs, &s, &off);
+        if (!(s > 0.0f) || !(e < best)) break;
         best = e;
         best_s = s;
         best_off = off;
