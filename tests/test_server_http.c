@@ -445,6 +445,14 @@ static void test_bad_requests(void **state) {
     big[sizeof big - 2] = '}';
     big[sizeof big - 1] = 0;
     expect_error(request(fx->port, "POST", "/v1/completions", NULL, big), 413, "request_too_large");
+    /* a declared size far over the limit is refused before any body byte */
+    int fd0 = dial(fx->port);
+    const char *h0 = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n";
+    send_str(fd0, h0, strlen(h0));
+    response r0;
+    parse_response(&r0, read_all(fd0, NULL));
+    close(fd0);
+    expect_error(r0, 413, "request_too_large");
     /* the same, chunked (no Content-Length) */
     int fd = dial(fx->port);
     const char *h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
