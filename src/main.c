@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tokenizer/tokenize_cli.h"
+#include "cli/quant_main.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -18,10 +19,13 @@ static void usage(FILE *f) {
             "  --quant TYPE      in-situ quantization of safetensors weights (q4k, q8_0, ...)\n"
             "  --tokenize FILE   print the token ids of FILE's text (BOS/EOS per the tokenizer)\n"
             "  --detokenize FILE print the text of the token ids in FILE\n"
+            "  --quant-out FILE  with --quant: write the quantized model as a GGUF\n"
+            "  --perplexity TEXT perplexity on a text file (--ctx N, --ppl-stride N, --chunks N)\n"
             "  --help            this text\n");
 }
 
 int main(int argc, char **argv) {
+    if (vc_cli_is_quant_mode(argc, argv)) return vc_cli_quant_main(argc, argv);
     const char *model = NULL, *tok_file = NULL;
     bool detokenize = false;
     for (int i = 1; i < argc; i++) {

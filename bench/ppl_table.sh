@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Perplexity of vllm.c's in-situ quantization next to llama.cpp's own
+# quantizer + perplexity tool, on the same BF16 weights and the same text;
+# and our exported GGUFs run in llama.cpp. Writes the table into
+# docs/quantization.md (between the ppl-table markers).
+#
+#   bench/ppl_table.sh                      all types, 8 chunks of 512 tokens
+#   CHUNKS=40 TYPES="q8_0 q4k" bench/ppl_table.sh
+#
+# Environment: CHUNKS (default 8), CTX (512), THREADS (2), TYPES (all),
+# EXPORT_TYPES (types whose exported GGUF is also run in llama.cpp; default
+# "q8_0 q4_0 q4k"), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc).
+# Results are cached per run in $VLLMC_CACHE/ppl/results/, so a rerun resumes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${VLLMC_CACHE:-$HOME/.cache/vllmc}"
+CHUNKS="${CHUNKS:-8}"
+CTX="${CTX:-512}"
+THREADS="${THREADS:-2}"
+TYPES="${TYPES:-bf16 q8_0 q6k q5k q4k q4_0 q3k q2k}"
+EXPORT_TYPES="${EXPORT_TYPES:-q8_0 q4_0 q4k}"
+VLLMC="${VLLMC:-./vllmc}"
+D="$CACHE/ppl"
+R="$D/results"
+mkdir -p "$R"
+
+BIN="$(bash scripts/build-llamacpp-tools.sh --print)"
+bash scripts/build-llamacpp-tools.sh >/dev/null
+TEXT="$(bash scripts/fetch-ppl-text.sh)"
+ST=models/smollm2-bf16
+[ -f "$ST/model.safetensors" ] || python3 scripts/gguf_to_safetensors.py models/SmolLM2-135M-Instruct.Q4_1.gguf "$ST"
+[ -x "$VLLMC" ] || make -j2 >/dev/null
+LSRC="$CACHE/llama.cpp/src"
+BF16_GGUF="$D/smollm2-bf16.gguf"
+if [ ! -s "$BF16_GGUF" ]; then
+  PYTHONPATH="$LSRC/gguf-py" python3 "$LSRC/convert_hf_to_gguf.py" "$ST" --outtype bf16 --outfile "$BF16_GGUF" >/dev/null 2>&1
+fi
+
+# our type name -> llama-quantize's mix name
+mix() { case "$1" in bf16) echo BF16;; q2k) echo Q2_K;; q3k) echo Q3_K_M;; q4k) echo Q4_K_M;;
+        q5k) echo Q5_K_M;; q6k) echo Q6_K;; q4_0) echo Q4_0;; q8_0) echo Q8_0;; esac; }
+ppl_of() { grep -o "Final estimate: PPL = [0-9.]*" "$1" | awk '{print $NF}'; }
+run() {  # run OUT cmd...: runs unless OUT already holds a final estimate
+  local out="$1"; shift
+  if [ -s "$out" ] && grep -q "Final estimate" "$out"; then return 0; fi
+  echo "+ $*" >&2
+  echo "# $*" >"$out.cmd"
+  nice -n 10 "$@" >"$out.tmp" 2>&1 && mv "$out.tmp" "$out" || { echo "failed: see $out.tmp" >&2; return 1; }
+}
+
+tag="c$CTX-n$CHUNKS"
+for t in $TYPES; do
+  m="$(mix "$t")"
+  g="$D/smollm2-$m.gguf"
+  [ "$t" = bf16 ] && g="$BF16_GGUF"
+  [ -s "$g" ] || nice -n 10 "$BIN/llama-quantize" "$BF16_GGUF" "$g" "$m" "$THREADS" >"$D/quantize-$m.log" 2>&1
+  run "$R/llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$g" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true
+  q=(); [ "$t" != bf16 ] && q=(--quant "$t")
+  run "$R/ours-$t-$tag.txt" "$VLLMC" --w "$ST" "${q[@]}" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true
+done
+for t in $EXPORT_TYPES; do
+  e="$D/ours-smollm2-$t.gguf"
+  [ -s "$e" ] || nice -n 10 "$VLLMC" --w "$ST" --quant "$t" --quant-out "$e" --threads "$THREADS" 2>/dev/null
+  run "$R/export-llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true
+  run "$R/export-ours-$t-$tag.txt" "$VLLMC" --w "$e" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true
+done
+
+# the table
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%+.2f%%", (a / b - 1) * 100 }'; }
+val() { [ -s "$1" ] && ppl_of "$1" || true; }
+{
+  echo "<!-- ppl-table:begin (written by bench/ppl_table.sh) -->"
+  echo "SmolLM2-135M-Instruct, BF16 safetensors from \`scripts/gguf_to_safetensors.py\`;"
+  echo "text: \`scripts/fetch-ppl-text.sh\` (KJV Genesis-Deuteronomy, $(wc -c <"$TEXT") bytes);"
+  echo "\`--ctx $CTX\`, first $CHUNKS chunks ($((CHUNKS * CTX)) tokens evaluated, $((CHUNKS * (CTX - CTX / 2 - 1))) scored); llama.cpp $(cat "$CACHE/llama.cpp/VERSION")."
+  echo
+  echo "| --quant | llama-quantize mix | vllm.c PPL | llama.cpp PPL | ours vs llama.cpp |"
+  echo "|---|---|---|---|---|"
+  for t in $TYPES; do
+    a="$(val "$R/ours-$t-$tag.txt")"; b="$(val "$R/llamacpp-$t-$tag.txt")"
+    echo "| $t | $(mix "$t") | ${a:--} | ${b:--} | $(pct "$a" "$b") |"
+  done
+  echo
+  echo "Our exported GGUF (\`--quant T --quant-out F.gguf\`), perplexity in llama.cpp vs in vllm.c:"
+  echo
+  echo "| --quant | vllm.c on its export | llama.cpp on our export | difference |"
+  echo "|---|---|---|---|"
+  for t in $EXPORT_TYPES; do
+    a="$(val "$R/export-ours-$t-$tag.txt")"; b="$(val "$R/export-llamacpp-$t-$tag.txt")"
+    echo "| $t | ${a:--} | ${b:--} | $(pct "$a" "$b") |"
+  done
+  echo "<!-- ppl-table:end -->"
+} >"$R/table-$tag.md"
+cat "$R/table-$tag.md"
+if [ -f docs/quantization.md ] && grep -q "ppl-table:begin" docs/quantization.md; then
+  python3 - "$R/table-$tag.md" <<'EOF'
+import re, sys
+table = open(sys.argv[1]).read().rstrip("\n")
+doc = open("docs/quantization.md").read()
+doc = re.sub(r"<!-- ppl-table:begin.*?<!-- ppl-table:end -->", lambda _: table, doc, flags=re.S)
+open("docs/quantization.md", "w").write(doc)
+EOF
+fi
