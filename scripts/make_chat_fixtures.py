@@ -257,6 +257,7 @@ SNIPPETS = [
     "{{ messages[1] == messages[1] }} {{ messages[1] == messages[3] }} {{ messages[1] == {'role': 'user', 'content': 'Hello!'} }}",
     "{% for key, val in {'a': 1, 'return': 2, 'b': 'x'}.items() if key != 'return' %}{{ key }}={{ val }}{{ ',' if not loop.last }}{% endfor %}",
     "{% set out = {'name': 'f', 'args': [1]}|tojson %}{{ out[:-1] }}, \"id\": 1}",
+    "{% set d = {'items': 'key', 'get': 1} %}{{ d['items'] }} {{ d.items()|list|length }} {{ d['get'] }} {{ d.get('get') }}",
     "{% if not nothing is defined %}{% set nothing = none %}{% endif %}{{ nothing is none }}",
     "{{ messages|selectattr('role', 'equalto', 'user')|list|last|tojson }} {{ none|selectattr('x')|list }} {{ none|map(attribute='x')|list }}",
     "{% if tools is none %}no tools{% endif %} {{ tools is defined }} {{ documents is none }} {{ enable_thinking is defined }}",

@@ -11,6 +11,8 @@
 #include "common/testutil.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer_fixtures.h"
 
 #define FIXTURE "tests/fixtures/chat/chat_cases.json"
 
@@ -210,6 +212,91 @@ static void test_extra_real_templates(void **state) {
                   errors);
     assert_true(n_templates >= 9);
     assert_true(ok >= 5 * n_templates);
+    json_decref(root);
+}
+
+/* Renders every fixture conversation of family fam with ct; returns how many matched. */
+static int render_family(json_t *cases, const char *fam, const vc_chat_template *ct) {
+    int matched = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        if (strcmp(opt_str(c, "family"), fam) != 0) continue;
+        json_t *msgs = json_object_get(c, "messages"), *think = json_object_get(c, "enable_thinking");
+        size_t n = json_array_size(msgs);
+        bool reasoning = false;
+        vc_chat_message *vm = calloc(n + 1, sizeof *vm);
+        for (size_t k = 0; k < n; k++) {
+            vm[k].role = opt_str(json_array_get(msgs, k), "role");
+            vm[k].content = opt_str(json_array_get(msgs, k), "content");
+            reasoning |= opt_str(json_array_get(msgs, k), "reasoning_content") != NULL;
+        }
+        vc_chat_render_opts opts = {.add_generation_prompt = json_is_true(json_object_get(c, "add_generation_prompt")),
+                                    .enable_thinking = !think || json_is_null(think) ? -1 : json_is_true(think)};
+        char what[128], *out = NULL;
+        snprintf(what, sizeof what, "%s/%s (template from the model files)", fam, opt_str(c, "name"));
+        vc_error err = {{0}};
+        int rc = vc_chat_template_render_opts(ct, vm, (int)n, &opts, &out, &err);
+        const char *expected = opt_str(c, "expected");
+        if (!reasoning && expected) {
+            if (rc) fail_msg("%s: %s", what, err.msg);
+            assert_same(what, expected, out);
+            matched++;
+        } else if (!reasoning) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err.msg, opt_str(c, "error")));
+        }
+        free(out);
+        free(vm);
+    }
+    return matched;
+}
+
+/* The template found in the model files (tokenizer folders, the GGUF), with
+ * the bos/eos texts of their tokenizer, chosen without any override. */
+static void test_templates_from_models(void **state) {
+    (void)state;
+    (void)tokfx_gguf;
+    json_t *root = load_fixture();
+    json_t *cases = json_object_get(root, "cases");
+    struct { const char *fam, *expect_name; bool note; } dirs[] = {
+        {"llama2", "llama2", true}, /* its tokenizer_config.json has no chat_template: the guessed fallback */
+        {"llama3", "model", false},
+        {"qwen3", "model", false},
+    };
+    for (size_t k = 0; k < sizeof dirs / sizeof *dirs; k++) {
+        char dir[256];
+        vc_error err = {{0}};
+        vc_tokenizer *tok = NULL;
+        vc_chat_template *ct = NULL;
+        if (tokfx_dir(dirs[k].fam, dir, sizeof dir)) fail_msg("cannot unpack tokenizer fixture %s", dirs[k].fam);
+        if (vc_tokenizer_from_dir(&tok, dir, &err)) fail_msg("%s: %s", dir, err.msg);
+        if (vc_chat_template_from_tokenizer(&ct, tok, NULL, &err)) fail_msg("%s: %s", dir, err.msg);
+        assert_string_equal(vc_chat_template_name(ct), dirs[k].expect_name);
+        assert_true((vc_chat_template_note(ct) != NULL) == dirs[k].note);
+        int matched = render_family(cases, dirs[k].fam, ct);
+        print_message("from %s: template '%s', %d conversations equal\n", dir, vc_chat_template_name(ct), matched);
+        assert_true(matched >= 5);
+        vc_chat_template_free(ct);
+        vc_tokenizer_free(tok);
+    }
+    if (!tu_exists(TU_REAL_MODEL)) fail_msg("%s missing: run scripts/fetch-model.sh", TU_REAL_MODEL);
+    vc_error err = {{0}};
+    vc_tokenizer *tok = NULL;
+    vc_chat_template *ct = NULL;
+    if (vc_tokenizer_open(&tok, TU_REAL_MODEL, &err)) fail_msg("%s: %s", TU_REAL_MODEL, err.msg);
+    if (vc_chat_template_from_tokenizer(&ct, tok, NULL, &err)) fail_msg("%s: %s", TU_REAL_MODEL, err.msg);
+    assert_string_equal(vc_chat_template_name(ct), "model");
+    int matched = render_family(cases, "smollm2", ct);
+    print_message("from %s: %d conversations equal\n", TU_REAL_MODEL, matched);
+    assert_true(matched >= 5);
+    vc_chat_template_free(ct);
+    /* an override still wins over the model's template */
+    if (vc_chat_template_from_tokenizer(&ct, tok, "chatml", &err)) fail_msg("%s", err.msg);
+    assert_string_equal(vc_chat_template_name(ct), "chatml");
+    assert_true(render_family(cases, "chatml", ct) >= 5);
+    vc_chat_template_free(ct);
+    vc_tokenizer_free(tok);
     json_decref(root);
 }
 
@@ -466,6 +553,7 @@ int main(void) {
         cmocka_unit_test(test_family_conversations),
         cmocka_unit_test(test_jinja_snippets),
         cmocka_unit_test(test_extra_real_templates),
+        cmocka_unit_test(test_templates_from_models),
         cmocka_unit_test(test_builtins_are_the_real_texts),
         cmocka_unit_test(test_override_and_fallback),
         cmocka_unit_test(test_errors),

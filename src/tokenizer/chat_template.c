@@ -6,6 +6,7 @@
 
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja.h"
+#include "tokenizer/tokenizer.h"
 
 struct vc_chat_template {
     jinja_template *tpl;
@@ -85,6 +86,39 @@ int vc_chat_template_create(vc_chat_template **out, const char *source, const ch
 nomem:
     vc_chat_template_free(ct);
     return vc_errorf(err, "chat template: out of memory");
+}
+
+static bool has_token(const vc_tokenizer *tok, const char *text) {
+    int n = vc_tokenizer_vocab_size(tok);
+    for (int i = 0; i < n; i++) {
+        const char *t = vc_tokenizer_token_text(tok, i);
+        if (t && strcmp(t, text) == 0) return true;
+    }
+    return false;
+}
+
+int vc_chat_template_from_tokenizer(vc_chat_template **out, const vc_tokenizer *tok, const char *name,
+                                    vc_error *err) {
+    int bos = vc_tokenizer_bos(tok), eos = vc_tokenizer_eos(tok);
+    const char *bos_text = bos >= 0 ? vc_tokenizer_token_text(tok, bos) : NULL;
+    const char *eos_text = eos >= 0 ? vc_tokenizer_token_text(tok, eos) : NULL;
+    const char *source = vc_tokenizer_chat_template(tok);
+    if (name || source) return vc_chat_template_create(out, source, name, bos_text, eos_text, err);
+    const char *guess = has_token(tok, "<|im_start|>")         ? "chatml"
+                        : has_token(tok, "<|start_header_id|>") ? "llama3"
+                        : (bos_text && !strcmp(bos_text, "<s>")) ? "llama2"
+                                                                 : "chatml";
+    if (vc_chat_template_create(out, NULL, guess, bos_text, eos_text, err)) return -1;
+    char note[160];
+    snprintf(note, sizeof note, "the model has no chat template; using the built-in '%s' template (guessed from its vocabulary)",
+             guess);
+    free((*out)->note);
+    if (!((*out)->note = strdup(note))) {
+        vc_chat_template_free(*out);
+        *out = NULL;
+        return vc_errorf(err, "chat template: out of memory");
+    }
+    return 0;
 }
 
 void vc_chat_template_free(vc_chat_template *ct) {

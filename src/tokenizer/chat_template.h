@@ -47,6 +47,15 @@ const char *vc_chat_template_note(const vc_chat_template *ct);
 /* "model" when the model's own template is used, else the built-in's name. */
 const char *vc_chat_template_name(const vc_chat_template *ct);
 
+/* The template of a loaded tokenizer: its chat_template (GGUF metadata or
+ * tokenizer_config.json) and its bos/eos token texts; name overrides as in
+ * vc_chat_template_create. With no template in the model the fallback is
+ * guessed from the vocabulary (<|im_start|> -> chatml, <|start_header_id|>
+ * -> llama3, a "<s>" bos -> llama2, else chatml), with a note. */
+typedef struct vc_tokenizer vc_tokenizer;
+int vc_chat_template_from_tokenizer(vc_chat_template **out, const vc_tokenizer *tok, const char *name,
+                                    vc_error *err);
+
 /* Built-ins: the text of one by name (NULL if unknown); the i-th name (NULL past the end). */
 const char *vc_chat_template_builtin(const char *name);
 const char *vc_chat_template_builtin_name(int i);

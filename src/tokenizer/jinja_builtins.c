@@ -342,9 +342,12 @@ int jb_getitem(jrender *r, uint32_t pos, const jv *obj, const jv *key, jv *out) 
     switch (obj->type) {
     case JV_UNDEFINED: return undef_err(r, pos, obj);
     case JV_DICT: case JV_LOOP:
-        if (key->type == JV_STRING) return jb_getattr(r, pos, obj, key->u.str.s, key->u.str.len, out);
-        *out = jv_undef();
-        return 0;
+        if (key->type != JV_STRING) { *out = jv_undef(); return 0; }
+        if (obj->type == JV_DICT) { /* d['k']: the key first, then (as jinja2) the attribute */
+            const jv *v = jv_dict_get(obj->u.dict, key->u.str.s, key->u.str.len);
+            if (v) { *out = *v; return 0; }
+        }
+        return jb_getattr(r, pos, obj, key->u.str.s, key->u.str.len, out);
     case JV_LIST: case JV_STRING: {
         if (!is_intlike(key)) { *out = jv_undef(); return 0; }
         int64_t i = as_int(key);
