@@ -4,6 +4,7 @@
 #include "common/testutil.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,19 +80,49 @@ static void test_matmul_row_invariance(void **state) {
                     .nbytes = vc_row_bytes(VC_Q4_1, IN) * OUT };
     float x[ROWS * IN], all[ROWS * OUT], one[OUT];
     for (int i = 0; i < ROWS * IN; i++) x[i] = frand(&seed);
-    vc_cpu_matmul(&w, x, ROWS, all, 2);
+    vc_pool *pool = NULL;
+    vc_error err;
+    assert_int_equal(vc_pool_create(&pool, 3, &err), 0);
+    vc_cpu_matmul(&w, x, ROWS, all, pool);
     for (int r = 0; r < ROWS; r++) {
-        vc_cpu_matmul(&w, x + r * IN, 1, one, 1);
+        vc_cpu_matmul(&w, x + r * IN, 1, one, NULL);
         assert_memory_equal(one, all + r * OUT, sizeof one);
     }
+    vc_pool_free(pool);
     free(wf);
     free(wq);
+}
+
+/* every task runs exactly once, over many runs of varying size */
+typedef struct count_job { _Atomic int *hits; } count_job;
+static void count_task(void *arg, int64_t i) {
+    count_job *j = arg;
+    atomic_fetch_add(&j->hits[i], 1);
+}
+
+static void test_pool(void **state) {
+    (void)state;
+    vc_pool *pool = NULL;
+    vc_error err;
+    assert_int_equal(vc_pool_create(&pool, 4, &err), 0);
+    assert_int_equal(vc_pool_threads(pool), 4);
+    static _Atomic int hits[1000];
+    for (int run = 0; run < 300; run++) {
+        const int n = 1 + (run * 37) % 1000;
+        for (int i = 0; i < n; i++) atomic_store(&hits[i], 0);
+        count_job j = { hits };
+        vc_pool_run(pool, n, count_task, &j);
+        for (int i = 0; i < n; i++) assert_int_equal(atomic_load(&hits[i]), 1);
+    }
+    vc_pool_free(pool);
+    assert_int_equal(vc_pool_create(&pool, 0, &err), -1);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dots),
         cmocka_unit_test(test_matmul_row_invariance),
+        cmocka_unit_test(test_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@
  * which other sequences are present. So a token's result is bitwise the same
  * alone or inside any batch.
  *
- * n_threads: OpenMP threads for the op (<= 0: OpenMP's default). */
+ * pool: the threads to spread an op over (NULL: the calling thread only). */
 #ifndef VLLMC_BACKEND_H
 #define VLLMC_BACKEND_H
 
@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/cpu/pool.h"
 #include "model/kv_cache.h"
 #include "model/tensor.h"
 
@@ -36,7 +37,11 @@ void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_st
  *   W: [out = ne[1]][in = ne[0]] in its stored type
  *   x: [n_rows][in] floats, y: [n_rows][out] floats (no aliasing)
  * Parallel over output rows. */
-void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, int n_threads);
+void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool);
+/* y[i] = x W[i]^T for n_mats <= 4 matrices with the same input width, in one
+ * parallel region (q/k/v, gate/up); each y[i] bitwise as vc_cpu_matmul */
+void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,
+                     float *const *y, vc_pool *pool);
 
 /* y[r][o] += b[o] */
 void vc_cpu_add_bias(float *y, const float *b, int n_rows, int n);
@@ -72,6 +77,6 @@ void vc_cpu_kv_store(vc_kv_cache *kv, int layer, const float *k, const float *v,
 void vc_cpu_paged_attention(float *out, const float *q, const vc_kv_cache *kv, int layer,
                             int n_tokens, int n_heads, const int32_t *positions,
                             const int32_t *seq_of_token, const int32_t *block_tables,
-                            int max_blocks, int sliding_window, float scale, int n_threads);
+                            int max_blocks, int sliding_window, float scale, vc_pool *pool);
 
 #endif

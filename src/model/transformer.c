@@ -34,6 +34,7 @@ struct vc_transformer {
     const vc_model *m;
     int max_tokens;
     int n_threads;
+    vc_pool *pool;              /* n_threads - 1 workers + the caller */
     float *inv_freq;            /* [head_dim/2] rope frequencies, scaling applied */
     layer_vecs *vecs;           /* [n_layers] */
     const float *out_norm;
@@ -111,6 +112,10 @@ int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch
         n_threads = n > 0 ? (int)n : 1;
     }
     t->n_threads = n_threads;
+    if (vc_pool_create(&t->pool, n_threads, err)) {
+        vc_transformer_free(t);
+        return -1;
+    }
 
     size_t need = vec_f32_need(&m->out_norm) + vec_f32_need(&m->rope_freqs);
     for (int l = 0; l < c->n_layers; l++) {
@@ -159,6 +164,7 @@ int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch
 
 void vc_transformer_free(vc_transformer *t) {
     if (!t) return;
+    vc_pool_free(t->pool);
     free(t->owned_vecs);
     free(t->vecs);
     free(t->inv_freq);
@@ -263,13 +269,14 @@ static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *
     const vc_config *c = &t->m->cfg;
     const vc_layer_weights *L = &t->m->layers[l];
     const layer_vecs *V = &t->vecs[l];
-    const int T = b->n_tokens, hd = c->head_dim, nt = t->n_threads;
+    const int T = b->n_tokens, hd = c->head_dim;
+    vc_pool *nt = t->pool;
     const int q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
 
     vc_cpu_rmsnorm(t->xn, t->x, V->attn_norm, T, c->dim, c->rms_eps);
-    vc_cpu_matmul(&L->wq, t->xn, T, t->q, nt);
-    vc_cpu_matmul(&L->wk, t->xn, T, t->k, nt);
-    vc_cpu_matmul(&L->wv, t->xn, T, t->v, nt);
+    const vc_tensor *wqkv[3] = { &L->wq, &L->wk, &L->wv };
+    float *const yqkv[3] = { t->q, t->k, t->v };
+    vc_cpu_matmul_n(3, wqkv, t->xn, T, yqkv, nt);
     if (V->bq) {
         vc_cpu_add_bias(t->q, V->bq, T, q_dim);
         vc_cpu_add_bias(t->k, V->bk, T, kv_dim);
@@ -293,10 +300,11 @@ static void ffn_block(vc_transformer *t, int T, int l) {
     const vc_config *c = &t->m->cfg;
     const vc_layer_weights *L = &t->m->layers[l];
     vc_cpu_rmsnorm(t->xn, t->x, t->vecs[l].ffn_norm, T, c->dim, c->rms_eps);
-    vc_cpu_matmul(&L->w_gate, t->xn, T, t->gate, t->n_threads);
-    vc_cpu_matmul(&L->w_up, t->xn, T, t->up, t->n_threads);
+    const vc_tensor *wgu[2] = { &L->w_gate, &L->w_up };
+    float *const ygu[2] = { t->gate, t->up };
+    vc_cpu_matmul_n(2, wgu, t->xn, T, ygu, t->pool);
     vc_cpu_silu_mul(t->gate, t->up, (size_t)T * c->hidden_dim);
-    vc_cpu_matmul(&L->w_down, t->gate, T, t->xn, t->n_threads);
+    vc_cpu_matmul(&L->w_down, t->gate, T, t->xn, t->pool);
     vc_cpu_add(t->x, t->xn, (size_t)T * c->dim);
 }
 
@@ -315,6 +323,6 @@ int vc_transformer_forward(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b
         memcpy(t->xn + (size_t)r * c->dim, t->x + (size_t)b->logits_rows[r] * c->dim,
                (size_t)c->dim * sizeof(float));
     vc_cpu_rmsnorm(t->xn, t->xn, t->out_norm, b->n_logits, c->dim, c->rms_eps);
-    vc_cpu_matmul(&t->m->output, t->xn, b->n_logits, logits, t->n_threads);
+    vc_cpu_matmul(&t->m->output, t->xn, b->n_logits, logits, t->pool);
     return 0;
 }

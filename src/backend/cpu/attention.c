@@ -67,54 +67,73 @@ static void scale_axpy(float *acc, float corr, float p, vc_dtype dtype, const ui
     }
 }
 
-void vc_cpu_paged_attention(float *out, const float *q, const vc_kv_cache *kv, int layer,
-                            int n_tokens, int n_heads, const int32_t *positions,
-                            const int32_t *seq_of_token, const int32_t *block_tables,
-                            int max_blocks, int sliding_window, float scale, int n_threads) {
+typedef struct att_job {
+    float *out;
+    const float *q;
+    const vc_kv_cache *kv;
+    int layer, n_heads;
+    const int32_t *positions, *seq_of_token, *block_tables;
+    int max_blocks, sliding_window;
+    float scale;
+} att_job;
+
+/* one (token, query head) */
+static void att_task(void *arg, int64_t task) {
+    const att_job *J = arg;
+    const vc_kv_cache *kv = J->kv;
+    const int layer = J->layer, n_heads = J->n_heads, sliding_window = J->sliding_window;
     const int hd = kv->head_dim, bs = kv->block_size;
     const int group = n_heads / kv->n_kv_heads;
     const size_t elem = kv->slot_bytes / ((size_t)kv->n_kv_heads * hd);
-    const int64_t n_tasks = (int64_t)n_tokens * n_heads;
-    if (n_threads <= 0) n_threads = 1;
-    if (n_tasks < 4) n_threads = 1;
+    const float scale = J->scale;
+    const int t = (int)(task / n_heads), h = (int)(task % n_heads);
+    const int s = J->seq_of_token[t], pos = J->positions[t];
+    const int kvh = h / group;
+    const int32_t *table = J->block_tables + (size_t)s * J->max_blocks;
+    const float *qh = J->q + ((size_t)t * n_heads + h) * hd;
+    const int j0 = sliding_window > 0 && pos - sliding_window + 1 > 0 ? pos - sliding_window + 1 : 0;
 
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-    for (int64_t task = 0; task < n_tasks; task++) {
-        const int t = (int)(task / n_heads), h = (int)(task % n_heads);
-        const int s = seq_of_token[t], pos = positions[t];
-        const int kvh = h / group;
-        const int32_t *table = block_tables + (size_t)s * max_blocks;
-        const float *qh = q + ((size_t)t * n_heads + h) * hd;
-        const int j0 = sliding_window > 0 && pos - sliding_window + 1 > 0 ? pos - sliding_window + 1 : 0;
-
-        float acc[MAX_HEAD_DIM];
-        float scores[SCORE_CHUNK];
-        memset(acc, 0, (size_t)hd * sizeof(float));
-        float m = -INFINITY, l = 0.0f;
-        for (int c0 = j0; c0 <= pos; c0 += SCORE_CHUNK) {
-            const int c1 = c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos;
-            float cm = -INFINITY;
-            for (int j = c0; j <= c1; j++) {
-                const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
-                const uint8_t *k = vc_kv_k_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
-                scores[j - c0] = vc_cpu_dot(kv->dtype, k, qh, hd) * scale;
-                if (scores[j - c0] > cm) cm = scores[j - c0];
-            }
-            const float m_new = cm > m ? cm : m;
-            float corr = expf(m - m_new); /* 0 on the first chunk (m = -inf) */
-            l *= corr;
-            for (int j = c0; j <= c1; j++) {
-                const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
-                const uint8_t *v = vc_kv_v_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
-                const float p = expf(scores[j - c0] - m_new);
-                l += p;
-                scale_axpy(acc, corr, p, kv->dtype, v, hd);
-                corr = 1.0f;
-            }
-            m = m_new;
+    float acc[MAX_HEAD_DIM];
+    float scores[SCORE_CHUNK];
+    memset(acc, 0, (size_t)hd * sizeof(float));
+    float m = -INFINITY, l = 0.0f;
+    for (int c0 = j0; c0 <= pos; c0 += SCORE_CHUNK) {
+        const int c1 = c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos;
+        float cm = -INFINITY;
+        for (int j = c0; j <= c1; j++) {
+            const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
+            const uint8_t *k = vc_kv_k_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
+            scores[j - c0] = vc_cpu_dot(kv->dtype, k, qh, hd) * scale;
+            if (scores[j - c0] > cm) cm = scores[j - c0];
         }
-        float *o = out + ((size_t)t * n_heads + h) * hd;
-        const float inv_l = 1.0f / l;
-        for (int i = 0; i < hd; i++) o[i] = acc[i] * inv_l;
+        const float m_new = cm > m ? cm : m;
+        float corr = expf(m - m_new); /* 0 on the first chunk (m = -inf) */
+        l *= corr;
+        for (int j = c0; j <= c1; j++) {
+            const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
+            const uint8_t *v = vc_kv_v_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
+            const float p = expf(scores[j - c0] - m_new);
+            l += p;
+            scale_axpy(acc, corr, p, kv->dtype, v, hd);
+            corr = 1.0f;
+        }
+        m = m_new;
     }
+    float *o = J->out + ((size_t)t * n_heads + h) * hd;
+    const float inv_l = 1.0f / l;
+    for (int i = 0; i < hd; i++) o[i] = acc[i] * inv_l;
+}
+
+void vc_cpu_paged_attention(float *out, const float *q, const vc_kv_cache *kv, int layer,
+                            int n_tokens, int n_heads, const int32_t *positions,
+                            const int32_t *seq_of_token, const int32_t *block_tables,
+                            int max_blocks, int sliding_window, float scale, vc_pool *pool) {
+    att_job job = { out, q, kv, layer, n_heads, positions, seq_of_token, block_tables,
+                    max_blocks, sliding_window, scale };
+    /* short contexts are not worth waking the workers */
+    int64_t work = 0;
+    for (int t = 0; t < n_tokens; t++)
+        work += sliding_window > 0 && positions[t] + 1 > sliding_window ? sliding_window : positions[t] + 1;
+    work *= (int64_t)n_heads * kv->head_dim;
+    vc_pool_run(work < 65536 ? NULL : pool, (int64_t)n_tokens * n_heads, att_task, &job);
 }
