@@ -480,7 +480,8 @@ static int parse_tensors(vc_gguf *g, cursor *c) {
     }
     for (size_t i = 0; i < n; i++) {
         vc_tensor *t = &g->tensors[i];
-        snprintf(c->field, sizeof c->field, "tensor '%s'", t->name);
+        char pn[256];
+        snprintf(c->field, sizeof c->field, "tensor '%s'", printable(pn, sizeof pn, t->name, xs[i].name.len));
         uint64_t off = xs[i].rel_offset;
         if (off % a != 0) {
             fail_at(c, xs[i].info_at, "data offset %llu is not a multiple of the alignment %zu",
@@ -500,7 +501,8 @@ static int parse_tensors(vc_gguf *g, cursor *c) {
         const char *name = g->tensors[i].name;
         int64_t first;
         if (vc_strmap_put(&g->tensor_index, name, xs[i].name.len, (int64_t)i, &first) == 1) {
-            snprintf(c->field, sizeof c->field, "tensor '%s'", name);
+            char pn[256];
+            snprintf(c->field, sizeof c->field, "tensor '%s'", printable(pn, sizeof pn, name, xs[i].name.len));
             fail_at(c, xs[i].info_at, "duplicate tensor name (first defined at offset %zu; expected unique names)",
                     xs[first].info_at);
             goto done;
