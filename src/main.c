@@ -25,7 +25,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    if (vc_cli_is_quant_mode(argc, argv)) return vc_cli_quant_main(argc, argv);
+    if (vc_cli_is_quant_mode(argc, argv)) {
+        int rc = vc_cli_quant_main(&argc, &argv);   /* may rewrite argv to go on */
+        if (rc != VC_CLI_CONTINUE) return rc;
+    }
     const char *model = NULL, *tok_file = NULL;
     bool detokenize = false;
     for (int i = 1; i < argc; i++) {

@@ -26,7 +26,57 @@ static int parse_int(const char *flag, const char *v, int lo, int *out) {
     return 0;
 }
 
-int vc_cli_quant_main(int argc, char **argv) {
+static bool is_serving_flag(const char *a) {
+    return !strcmp(a, "--prompts") || !strcmp(a, "--i") || !strcmp(a, "--server");
+}
+
+/* --quant-out with a serving mode: export, then hand main an argv that runs
+ * the mode on the exported file */
+static int export_then_continue(int *argc_io, char ***argv_io) {
+    int argc = *argc_io;
+    char **argv = *argv_io;
+    const char *model = NULL, *quant = NULL, *out = NULL;
+    int threads = 0;
+    for (int i = 1; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "--w")) model = argv[i + 1];
+        else if (!strcmp(argv[i], "--quant")) quant = argv[i + 1];
+        else if (!strcmp(argv[i], "--quant-out")) out = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads") && parse_int("--threads", argv[i + 1], 0, &threads)) return 2;
+    }
+    if (!model || !quant || !out) {
+        fprintf(stderr, "vllmc: --quant-out needs --w MODEL and --quant TYPE\n");
+        return 2;
+    }
+    if (vc_cli_quantize_export(model, quant, out, threads, isatty(STDERR_FILENO))) return 1;
+    char **nv = malloc(((size_t)argc + 1) * sizeof *nv);
+    if (!nv) return 1;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && i + 1 < argc && (!strcmp(argv[i], "--quant") || !strcmp(argv[i], "--quant-out"))) {
+            i++;
+            continue;
+        }
+        nv[n++] = argv[i];
+        if (i > 0 && i + 1 < argc && !strcmp(argv[i], "--w")) {
+            nv[n++] = (char *)out;
+            i++;
+        }
+    }
+    nv[n] = NULL;
+    *argc_io = n;
+    *argv_io = nv;
+    return VC_CLI_CONTINUE;
+}
+
+int vc_cli_quant_main(int *argc_io, char ***argv_io) {
+    int argc = *argc_io;
+    char **argv = *argv_io;
+    bool serving = false, ppl = false;
+    for (int i = 1; i < argc; i++) {
+        serving |= is_serving_flag(argv[i]);
+        ppl |= !strcmp(argv[i], "--perplexity");
+    }
+    if (serving && !ppl) return export_then_continue(argc_io, argv_io);
     const char *model = NULL, *quant = NULL, *quant_out = NULL, *text = NULL, *dtype = NULL;
     int ctx = 512, stride = 0, chunks = -1, batch = 4, threads = 0;
     for (int i = 1; i < argc; i++) {

@@ -38,3 +38,22 @@ def test_text_too_short_is_an_error():
 def test_missing_text_file():
     r = run("--w", REF["model"], "--perplexity", "/nonexistent/text.txt")
     assert r.returncode != 0 and "/nonexistent/text.txt" in r.stderr
+
+
+def test_chunks_batched_or_alone_give_the_same_number():
+    """4 chunks in one forward (each on its own KV blocks) or one per forward:
+    the same predictions, so the same PPL to the last digit"""
+    out = []
+    for b in ("1", "4"):
+        r = run("--w", REF["model"], "--perplexity", REF["text"], "--ctx", "64", "--chunks", "4",
+                "--ppl-batch", b, "--threads", "2")
+        assert r.returncode == 0, r.stderr
+        out.append(re.search(r"Final estimate: PPL = ([0-9.]+ \+/- [0-9.]+)", r.stdout).group(1))
+    assert out[0] == out[1]
+
+
+def test_stride_mode_scores_the_last_stride_predictions():
+    r = run("--w", REF["model"], "--perplexity", REF["text"], "--ctx", "64", "--ppl-stride", "16",
+            "--chunks", "3", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    assert "3 chunks, 48 tokens scored" in r.stderr
