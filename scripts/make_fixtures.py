@@ -185,6 +185,9 @@ def write_gguf(path, arch, cfg, tensors, ftype):
         w.add_value_length(head_dim_of(cfg))
     else:
         w.add_rope_dimension_count(head_dim_of(cfg))
+    if cfg.rope_parameters.get("rope_type") == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(cfg.rope_parameters["factor"])
     if getattr(cfg, "sliding_window", None) and arch == "mistral":
         w.add_sliding_window(cfg.sliding_window)
     # a minimal vocabulary so that the file is self-describing
@@ -285,7 +288,34 @@ def make_arch(arch, gen):
         p = os.path.join(db, "generation_config.json")
         if os.path.exists(p):
             os.remove(p)
-    return cfg, tensors
+    return cfg, tensors, model, seqs
+
+
+def make_linear(arch, cfg, model, seqs):
+    """The same weights with linear rope scaling (factor 2): config.json and
+    logits only, model.safetensors is a symlink to the base model's; plus an
+    F16 GGUF carrying <arch>.rope.scaling.type/factor."""
+    d = os.path.join(OUT, f"{arch}-linear")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    cfg = cfg.__class__.from_dict(cfg.to_dict())
+    cfg.rope_parameters = dict(rope_type="linear", factor=2.0,
+                               rope_theta=cfg.rope_parameters["rope_theta"])
+    lin = model.__class__(cfg).eval()
+    lin.load_state_dict(model.state_dict())
+    if cfg.tie_word_embeddings:
+        lin.tie_weights()
+    logits = run_logits(lin, seqs)
+    base = run_logits(model, seqs)
+    print(f"{arch}-linear: max|logit diff| vs unscaled {np.abs(logits - base).max():.3f}")
+    cfg.save_pretrained(d)
+    os.symlink(f"../{arch}/model.safetensors", os.path.join(d, "model.safetensors"))
+    logits.astype("<f4").tofile(os.path.join(d, "logits.f32"))
+    with open(os.path.join(d, "ref.json"), "w") as f:
+        json.dump({"arch": arch, "vocab_size": cfg.vocab_size, "seqs": seqs,
+                   "rope": "linear factor 2", "generator": "scripts/make_fixtures.py"}, f)
+    sd = {k: v.detach().float().numpy() for k, v in lin.state_dict().items()}
+    write_gguf(os.path.join(d, "model-f16.gguf"), arch, cfg, gguf_tensors(arch, cfg, sd), "f16")
 
 
 def make_bad(cfg, tensors):
@@ -309,7 +339,9 @@ def main():
         r = make_arch(arch, gen)
         if arch == "llama":
             llama = r
-    make_bad(*llama)
+        if arch == "qwen2":
+            make_linear(arch, r[0], r[2], r[3])
+    make_bad(*llama[:2])
     total = 0
     for root, _, files in os.walk(OUT):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)

@@ -241,6 +241,10 @@ static void test_llama_safetensors_bf16(void **s) {
     runner_close(&r);
 }
 
+/* linear rope scaling (factor 2) on the qwen2 weights, config.json and GGUF keys */
+static void test_rope_linear_safetensors(void **s) { (void)s; check_close("qwen2-linear", "", VC_F32, 1e-4); }
+static void test_rope_linear_gguf_f16(void **s) { (void)s; check_close("qwen2-linear", "model-f16.gguf", VC_F32, 2e-2); }
+
 /* KV cache in F16 / BF16: the only rounding is K/V storage */
 static void test_kv_f16(void **s) { (void)s; check_close("qwen3", "model-f32.gguf", VC_F16, 2e-2); }
 static void test_kv_bf16(void **s) { (void)s; check_close("mistral", "model-f32.gguf", VC_BF16, 2e-2); }
@@ -459,6 +463,7 @@ int main(void) {
         cmocka_unit_test(test_qwen2_gguf_f16),          cmocka_unit_test(test_qwen2_gguf_q8_0),
         cmocka_unit_test(test_qwen3_safetensors_f32),   cmocka_unit_test(test_qwen3_gguf_f32),
         cmocka_unit_test(test_qwen3_gguf_f16),          cmocka_unit_test(test_qwen3_gguf_q8_0),
+        cmocka_unit_test(test_rope_linear_safetensors), cmocka_unit_test(test_rope_linear_gguf_f16),
         cmocka_unit_test(test_kv_f16),                  cmocka_unit_test(test_kv_bf16),
         cmocka_unit_test(test_batch_invariance_llama),  cmocka_unit_test(test_batch_invariance_qwen2),
         cmocka_unit_test(test_batch_invariance_mistral),
