@@ -258,6 +258,8 @@ SNIPPETS = [
     "{% for key, val in {'a': 1, 'return': 2, 'b': 'x'}.items() if key != 'return' %}{{ key }}={{ val }}{{ ',' if not loop.last }}{% endfor %}",
     "{% set out = {'name': 'f', 'args': [1]}|tojson %}{{ out[:-1] }}, \"id\": 1}",
     "{% set d = {'items': 'key', 'get': 1} %}{{ d['items'] }} {{ d.items()|list|length }} {{ d['get'] }} {{ d.get('get') }}",
+    "{% if messages|selectattr('role', 'equalto', 'tool') %}gen-true{% endif %} {{ messages|selectattr('role')|first }} {{ ([1, 2]|reverse)[0] is defined }} {{ {'b': 1}|items is sequence }}",
+    "{{ 1.0 // 0.1 }} {{ -7.5 // 2 }} {{ 7.5 % -2 }} {{ -0.0 % 1 }} {{ {'k': 1} is lower }} {{ 3 is upper }}",
     "{% if not nothing is defined %}{% set nothing = none %}{% endif %}{{ nothing is none }}",
     "{{ messages|selectattr('role', 'equalto', 'user')|list|last|tojson }} {{ none|selectattr('x')|list }} {{ none|map(attribute='x')|list }}",
     "{% if tools is none %}no tools{% endif %} {{ tools is defined }} {{ documents is none }} {{ enable_thinking is defined }}",

@@ -40,6 +40,8 @@ int jb_str(jrender *r, const jv *v, jv *out) {
 }
 
 static jv mk_list(jv_list *l) { jv v = {0}; v.type = JV_LIST; v.u.list = l; return v; }
+static jv mk_gen(jv_list *l) { l->is_gen = true; return mk_list(l); }
+static bool is_gen(const jv *v) { return v->type == JV_LIST && v->u.list->is_gen; }
 static jv mk_dict(jv_dict *d) { jv v = {0}; v.type = JV_DICT; v.u.dict = d; return v; }
 
 /* ---- iteration ---- */
@@ -225,11 +227,21 @@ int jb_binop(jrender *r, uint32_t pos, jop op, const jv *a, const jv *b, jv *out
             if (y == 0) return jr_fail(r, pos, "float division by zero");
             *out = jv_float(x / y);
             return 0;
-        case OP_FLOORDIV: case OP_MOD: {
-            if (y == 0) return jr_fail(r, pos, "float modulo by zero");
-            double m = fmod(x, y);
-            if (m != 0 && ((m < 0) != (y < 0))) m += y;
-            *out = jv_float(op == OP_FLOORDIV ? floor(x / y) : m);
+        case OP_FLOORDIV: case OP_MOD: { /* Python's float divmod */
+            if (y == 0) return jr_fail(r, pos, op == OP_MOD ? "float modulo by zero" : "float floor division by zero");
+            double m = fmod(x, y), d = (x - m) / y, fd;
+            if (m != 0) {
+                if ((y < 0) != (m < 0)) { m += y; d -= 1.0; }
+            } else {
+                m = copysign(0.0, y);
+            }
+            if (d != 0) {
+                fd = floor(d);
+                if (d - fd > 0.5) fd += 1.0;
+            } else {
+                fd = copysign(0.0, x / y);
+            }
+            *out = jv_float(op == OP_FLOORDIV ? fd : m);
             return 0;
         }
         case OP_POW: *out = jv_float(pow(x, y)); return 0;
@@ -247,7 +259,8 @@ int jb_binop(jrender *r, uint32_t pos, jop op, const jv *a, const jv *b, jv *out
         }
         if (a->type == JV_STRING)
             return jr_fail(r, pos, "can only concatenate str (not \"%s\") to str", jv_type_name(b));
-        if (a->type == JV_LIST && b->type == JV_LIST && a->u.list->is_tuple == b->u.list->is_tuple) {
+        if (a->type == JV_LIST && b->type == JV_LIST && a->u.list->is_tuple == b->u.list->is_tuple && !is_gen(a) &&
+            !is_gen(b)) {
             jv_list *l = jv_list_new(r->arena, a->u.list->n + b->u.list->n);
             if (!l) return oom(r, pos);
             l->is_tuple = a->u.list->is_tuple;
@@ -349,7 +362,7 @@ int jb_getitem(jrender *r, uint32_t pos, const jv *obj, const jv *key, jv *out) 
         }
         return jb_getattr(r, pos, obj, key->u.str.s, key->u.str.len, out);
     case JV_LIST: case JV_STRING: {
-        if (!is_intlike(key)) { *out = jv_undef(); return 0; }
+        if (!is_intlike(key) || is_gen(obj)) { *out = jv_undef(); return 0; }
         int64_t i = as_int(key);
         if (obj->type == JV_LIST) {
             int64_t n = (int64_t)obj->u.list->n;
@@ -832,7 +845,8 @@ int jb_test(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv *v
     else if (IS("number")) *out = is_num(v);
     else if (IS("string")) *out = v->type == JV_STRING;
     else if (IS("mapping")) *out = v->type == JV_DICT && !v->u.dict->is_namespace;
-    else if (IS("sequence")) *out = v->type == JV_STRING || v->type == JV_LIST || (v->type == JV_DICT && !v->u.dict->is_namespace);
+    else if (IS("sequence")) *out = v->type == JV_STRING || (v->type == JV_LIST && !v->u.list->is_gen) ||
+                                    (v->type == JV_DICT && !v->u.dict->is_namespace);
     else if (IS("iterable")) *out = v->type == JV_STRING || v->type == JV_LIST || v->type == JV_UNDEFINED ||
                                     (v->type == JV_DICT && !v->u.dict->is_namespace);
     else if (IS("callable")) *out = v->type == JV_FUNC;
@@ -842,11 +856,10 @@ int jb_test(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv *v
         if (m == 0) return jr_fail(r, pos, "divisibleby needs a non-zero integer argument");
         int64_t rem = as_int(v) % m;
         *out = IS("odd") ? rem != 0 : rem == 0;
-    } else if (IS("lower") || IS("upper")) {
-        if (v->type != JV_STRING) { *out = false; return 0; }
+    } else if (IS("lower") || IS("upper")) { /* on str(value), as jinja2 */
         jargs none = {0};
-        jv res;
-        if (str_method(r, pos, v, IS("lower") ? "islower" : "isupper", &none, &res)) return -1;
+        jv res, s;
+        if (jb_str(r, v, &s) || str_method(r, pos, &s, IS("lower") ? "islower" : "isupper", &none, &res)) return -1;
         *out = res.u.b;
     } else {
         jop op;
@@ -932,7 +945,7 @@ static int filter_select(jrender *r, uint32_t pos, const jv *in, const jargs *a,
         }
         if (t == keep && jv_list_push(r->arena, l, items[i])) return oom(r, pos);
     }
-    *out = mk_list(l);
+    *out = mk_gen(l);
     return 0;
 }
 
@@ -979,7 +992,7 @@ static int filter_map(jrender *r, uint32_t pos, const jv *in, const jargs *a, jv
             if (jv_list_push(r->arena, l, v)) return oom(r, pos);
         }
     }
-    *out = mk_list(l);
+    *out = mk_gen(l);
     return 0;
 }
 
@@ -996,7 +1009,10 @@ int jb_filter(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv 
         switch (in->type) {
         case JV_UNDEFINED: *out = jv_int(0); return 0;
         case JV_STRING: *out = jv_int((int64_t)ju_count(in->u.str.s, in->u.str.len)); return 0;
-        case JV_LIST: *out = jv_int((int64_t)in->u.list->n); return 0;
+        case JV_LIST:
+            if (in->u.list->is_gen) return jr_fail(r, pos, "object of type 'generator' has no len()");
+            *out = jv_int((int64_t)in->u.list->n);
+            return 0;
         case JV_DICT: if (!in->u.dict->is_namespace) { *out = jv_int((int64_t)in->u.dict->n); return 0; } break;
         default: break;
         }
@@ -1007,7 +1023,9 @@ int jb_filter(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv 
         if (in->type == JV_UNDEFINED) { *out = mk_list(jv_list_new(r->arena, 0)); return out->u.list ? 0 : oom(r, pos); }
         if (in->type != JV_DICT || in->u.dict->is_namespace)
             return jr_fail(r, pos, "filter 'items' needs a mapping, got '%s'", jv_type_name(in));
-        return dict_items(r, pos, in->u.dict, out);
+        if (dict_items(r, pos, in->u.dict, out)) return -1;
+        out->u.list->is_gen = true;
+        return 0;
     }
     if (IS("tojson")) {
         static const char *const kws[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
@@ -1043,7 +1061,11 @@ int jb_filter(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv 
         size_t n;
         if (seq_of(r, pos, in, &items, &n)) return -1;
         if (IS("first")) { *out = n ? items[0] : jv_undef(); return 0; }
-        if (IS("last")) { *out = n ? items[n - 1] : jv_undef(); return 0; }
+        if (IS("last")) {
+            if (is_gen(in)) return jr_fail(r, pos, "'generator' object is not reversible");
+            *out = n ? items[n - 1] : jv_undef();
+            return 0;
+        }
         if (IS("reverse")) {
             if (in->type == JV_STRING) {
                 jbuf b = {0};
@@ -1054,7 +1076,7 @@ int jb_filter(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv 
             jv_list *l = jv_list_new(r->arena, n);
             if (!l) return oom(r, pos);
             for (size_t i = n; i-- > 0;) jv_list_push(r->arena, l, items[i]);
-            *out = mk_list(l);
+            *out = is_gen(in) ? mk_list(l) : mk_gen(l); /* reversed(list) is an iterator; a generator is listed */
             return 0;
         }
         if (IS("unique")) {
@@ -1065,7 +1087,7 @@ int jb_filter(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv 
                 for (size_t k = 0; k < l->n && !seen; k++) seen = jv_equal(&l->items[k], &items[i]);
                 if (!seen) jv_list_push(r->arena, l, items[i]);
             }
-            *out = mk_list(l);
+            *out = mk_gen(l);
             return 0;
         }
         if (IS("sum")) {
@@ -1184,6 +1206,8 @@ int jb_filter(jrender *r, uint32_t pos, const char *name, size_t nlen, const jv 
         return take_str(r, pos, &b, out);
     }
     if (IS("indent")) {
+        if (in->type != JV_STRING) /* jinja2 appends "\n" to the value itself */
+            return jr_fail(r, pos, "unsupported operand type(s) for +=: '%s' and 'str'", jv_type_name(in));
         /* indent(width=4, first=False, blank=False): indents lines after the first */
         const jv *w = arg(a, 0, "width"), *first = arg(a, 1, "first"), *blank = arg(a, 2, "blank");
         jv pad = jv_str("    ", 4);

@@ -128,7 +128,7 @@ static int eval_slice(jrender *r, const jnode *n, jv *out) {
     if (obj.type == JV_UNDEFINED) return undefined_error(r, n->pos, &obj);
     int64_t len;
     size_t *offs = NULL; /* code point offsets of a string */
-    if (obj.type == JV_LIST) {
+    if (obj.type == JV_LIST && !obj.u.list->is_gen) {
         len = (int64_t)obj.u.list->n;
     } else if (obj.type == JV_STRING) {
         size_t cnt = ju_count(obj.u.str.s, obj.u.str.len);
@@ -138,7 +138,8 @@ static int eval_slice(jrender *r, const jnode *n, jv *out) {
         while (i < obj.u.str.len) { offs[k++] = i; ju_next(obj.u.str.s, obj.u.str.len, &i); }
         offs[k] = obj.u.str.len;
         len = (int64_t)cnt;
-    } else {
+    } else { /* jinja2 compiles a slice to a plain Python subscript: a TypeError */
+        if (obj.type == JV_DICT) return jr_fail(r, n->pos, "unhashable type: 'slice'");
         return jr_fail(r, n->pos, "'%s' object is not subscriptable", jv_type_name(&obj));
     }
     int64_t stepv = parts[2].type == JV_INT ? parts[2].u.i : 1;

@@ -67,6 +67,9 @@ struct jv_list {
     jv *items;
     size_t n, cap;
     bool is_tuple;
+    /* the result of a lazy jinja2 filter (map, select, unique, reverse, ...):
+     * always true, no len(), not subscriptable, printed as a generator */
+    bool is_gen;
 };
 
 struct jv_dict {

@@ -167,7 +167,7 @@ const char *jv_type_name(const jv *v) {
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STRING: return "str";
-    case JV_LIST: return v->u.list->is_tuple ? "tuple" : "list";
+    case JV_LIST: return v->u.list->is_gen ? "generator" : v->u.list->is_tuple ? "tuple" : "list";
     case JV_DICT: return v->u.dict->is_namespace ? "Namespace" : "dict";
     case JV_FUNC: return "function";
     case JV_LOOP: return "LoopContext";
@@ -182,7 +182,7 @@ bool jv_truthy(const jv *v) {
     case JV_INT: return v->u.i != 0;
     case JV_FLOAT: return v->u.f != 0.0;
     case JV_STRING: return v->u.str.len != 0;
-    case JV_LIST: return v->u.list->n != 0;
+    case JV_LIST: return v->u.list->is_gen || v->u.list->n != 0;
     case JV_DICT: return v->u.dict->is_namespace || v->u.dict->n != 0;
     default: return true;
     }
@@ -210,6 +210,7 @@ bool jv_equal(const jv *a, const jv *b) {
     case JV_STRING:
         return a->u.str.len == b->u.str.len && memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
     case JV_LIST:
+        if (a->u.list->is_gen || b->u.list->is_gen) return a->u.list == b->u.list;
         if (a->u.list->is_tuple != b->u.list->is_tuple || a->u.list->n != b->u.list->n) return false;
         for (size_t i = 0; i < a->u.list->n; i++)
             if (!jv_equal(&a->u.list->items[i], &b->u.list->items[i])) return false;
@@ -323,6 +324,7 @@ int jv_write_repr(jbuf *b, const jv *v) {
     case JV_STRING: return write_str_repr(b, v->u.str.s, v->u.str.len);
     case JV_LIST: {
         const jv_list *l = v->u.list;
+        if (l->is_gen) return jbuf_put(b, "<generator object>", 18);
         if (jbuf_putc(b, l->is_tuple ? '(' : '[')) return -1;
         for (size_t i = 0; i < l->n; i++) {
             if (i && jbuf_put(b, ", ", 2)) return -1;
@@ -410,6 +412,7 @@ int jv_write_json(jbuf *b, const jv *v, int indent, bool sort_keys, int level) {
     case JV_STRING: return write_json_str(b, v->u.str.s, v->u.str.len);
     case JV_LIST: {
         const jv_list *l = v->u.list;
+        if (l->is_gen) return -2;
         if (jbuf_putc(b, '[')) return -1;
         if (l->n == 0) return jbuf_putc(b, ']');
         for (size_t i = 0; i < l->n; i++) {
