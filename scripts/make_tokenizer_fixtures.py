@@ -10,6 +10,10 @@ Inputs (the project's shared data, default ../shared/data relative to the repo):
 Outputs:
   <name>.tokenizer.json.xz, <name>.tokenizer_config.json   (the tokenizer folders, compressed)
   ggml-vocab-*.gguf.xz, ggml-vocab-*.gguf.inp/.out          (the vocab-tests suite)
+  cases-<name>-added.json (llama2, qwen3): the same for the tokenizer with extra
+                      added tokens carrying lstrip/rstrip/single_word/normalized/
+                      special flags; "added_tokens" holds the tokenizer.json
+                      added_tokens array to patch in
   cases-<name>.json   {"texts": [{"text", "add_special", "parse_special", "ids"}],
                        "decodes": [{"ids", "text", "text_skip"}]}
     ids: tokenizers' encode; text/text_skip: tokenizers' decode without / with
@@ -133,6 +137,44 @@ def make_cases(tok, specials, n_vocab, rng, n_random=120, bos_check=True):
     return {"texts": cases, "decodes": decodes}
 
 
+EXTRA_ADDED = [
+    dict(content="<ls>", lstrip=True, normalized=False),
+    dict(content="<rs>", rstrip=True, normalized=False),
+    dict(content="word", single_word=True, normalized=False),
+    dict(content="nrm x", normalized=True),
+    dict(content="<sp>", special=True, lstrip=True, rstrip=True, normalized=False),
+    dict(content="<both>", lstrip=True, rstrip=True, normalized=True),
+    dict(content="\u00dcn\u00ef", normalized=True),          # NFC form: matches decomposed text after NFC
+    dict(content="<ls><rs>", normalized=False),               # longer than <ls>: leftmost-longest
+]
+
+ADDED_TEXTS = [
+    "a <ls> b", "a  <rs>  b", "a word b", "swordfish word words _word word_ éword", "a nrm x b", "anrm xb",
+    "x <sp>  y", " <ls>", "<rs> ", "\t<ls>\n<rs>\n", "<both>", "  <both>  ", "U\u0308n\u0131 Ünï U\u0308ni\u0308",
+    "<ls><rs>", "<ls> <rs>", "a<ls><rs>b<rs><ls>", "word,word.word", "nrm  x nrm x",
+]
+
+
+def added_cases(tok, rng):
+    specials = [a.content for a in tok.get_added_tokens_decoder().values() if a.special]
+    tok.add_tokens([AddedToken(**d) for d in EXTRA_ADDED])
+    pool = [d["content"] for d in EXTRA_ADDED] + [" ", "  ", "\n", "a", "b", "_", "é", "x"]
+    texts = ADDED_TEXTS + ["".join(rng.choice(pool) for _ in range(rng.randint(1, 12))) for _ in range(60)]
+    cases = []
+    for parse_special in (True, False):
+        tok.encode_special_tokens = not parse_special
+        for t in texts:
+            cases.append({"text": t, "add_special": False, "parse_special": parse_special,
+                          "ids": tok.encode(t, add_special_tokens=False).ids})
+    tok.encode_special_tokens = False
+    decodes = []
+    for c in cases[: len(texts)]:
+        decodes.append({"ids": c["ids"], "text": tok.decode(c["ids"], skip_special_tokens=False),
+                        "text_skip": tok.decode(c["ids"], skip_special_tokens=True)})
+    added = json.loads(tok.to_str())["added_tokens"]
+    return {"added_tokens": added, "texts": cases, "decodes": decodes}
+
+
 def smollm2_tokenizer(path):
     r = gguf.GGUFReader(path)
 
@@ -185,6 +227,10 @@ def main():
         cases = make_cases(tok, sorted(specials, key=lambda s: (len(s), s))[:40], tok.get_vocab_size(), rng)
         with open(os.path.join(OUT, f"cases-{name}.json"), "w") as f:
             json.dump(cases, f, ensure_ascii=False, separators=(",", ":"))
+        if name in ("llama2", "qwen3"):
+            cases = added_cases(Tokenizer.from_file(os.path.join(d, "tokenizer.json")), random.Random(99))
+            with open(os.path.join(OUT, f"cases-{name}-added.json"), "w") as f:
+                json.dump(cases, f, ensure_ascii=False, separators=(",", ":"))
 
     tok, control, n_vocab = smollm2_tokenizer(args.model)
     cases = make_cases(tok, control, n_vocab, rng)

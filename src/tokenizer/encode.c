@@ -59,8 +59,8 @@ static int find_added(const vc_tokenizer *t, const char *s, size_t n, size_t fro
         for (uint32_t k = t->added_first[b]; k < t->added_first[b + 1]; k++) {
             const vc_added_token *a = &t->added[t->added_order[k]];
             if (a->normalized != normalized || (a->special && !parse_special)) continue;
-            if (a->len > n - i || memcmp(s + i, a->content, a->len)) continue;
-            size_t start = i, end = i + a->len;
+            if (a->match_len > n - i || memcmp(s + i, a->match, a->match_len)) continue;
+            size_t start = i, end = i + a->match_len;
             if (a->single_word && (cp_is_word(cp_before(s, start)) || cp_is_word(cp_at(s, n, end)))) continue;
             if (a->lstrip)
                 while (start > from) {
@@ -105,7 +105,7 @@ static int encode_normalized(enc_ctx *c, const char *s, size_t n) {
 static int encode_segment(enc_ctx *c, const char *s, size_t n) {
     char *norm;
     size_t nn;
-    if (vc_tok_normalize(c->t, s, n, &norm, &nn, c->err)) return -1;
+    if (vc_tok_normalize(c->t, s, n, false, &norm, &nn, c->err)) return -1;
     int rc = encode_normalized(c, norm, nn);
     if (norm != s) free(norm);
     return rc;

@@ -279,11 +279,10 @@ static int load_tokenizer_json(vc_tokenizer *t, const char *path, vc_error *err)
                              jbool(val, "normalized", !jbool(val, "special", false)), jbool(val, "single_word", false), err))
             goto done;
     }
-    if (vc_tok_index_added(t, err)) goto done;
-
     if (load_normalizer(t, json_object_get(root, "normalizer"), &src)) goto done;
     if (load_pre(t, pre, &src)) goto done;
     if (load_decoder(t, dec, &src)) goto done;
+    if (vc_tok_index_added(t, err)) goto done;
     if (load_post(t, json_object_get(root, "post_processor"), &src)) goto done;
     rc = 0;
 done:

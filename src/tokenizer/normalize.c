@@ -13,8 +13,8 @@ static bool is_ascii(const char *s, size_t n) {
     return true;
 }
 
-int vc_tok_normalize(const vc_tokenizer *t, const char *text, size_t len, char **out, size_t *out_len,
-                     vc_error *err) {
+int vc_tok_normalize(const vc_tokenizer *t, const char *text, size_t len, bool normalizer_only, char **out,
+                     size_t *out_len, vc_error *err) {
     char *cur = (char *)text;
     size_t n = len;
     bool owned = false;
@@ -49,7 +49,7 @@ int vc_tok_normalize(const vc_tokenizer *t, const char *text, size_t len, char *
         n = o;
         owned = true;
     }
-    if (t->add_prefix_space && n > 0 && cur[0] != ' ') {
+    if (t->add_prefix_space && !normalizer_only && n > 0 && cur[0] != ' ') {
         char *d = malloc(n + 2);
         if (!d) {
             if (owned) free(cur);

@@ -35,6 +35,10 @@ typedef struct vc_added_token {
     int32_t id;
     const char *content;   /* points into the tokenizer's text blob, NUL-terminated */
     uint32_t len;
+    /* what is matched: content, or for normalized tokens the normalized content
+     * (matched on normalized text); owned when != content */
+    char *match;
+    uint32_t match_len;
     bool special, lstrip, rstrip, normalized, single_word;
 } vc_added_token;
 
@@ -67,6 +71,7 @@ struct vc_tokenizer {
     uint64_t *text_off;    /* [n_vocab] */
     uint32_t *text_len;    /* [n_vocab] */
     char *dec_blob;
+    uint64_t dec_used;     /* bytes of dec_blob in use */
     uint64_t *dec_off;     /* [n_vocab] */
     uint32_t *dec_len;     /* [n_vocab] */
     uint8_t *flags;        /* [n_vocab] VC_TOKF_* */
@@ -131,7 +136,8 @@ void vc_tok_find_byte_tokens(vc_tokenizer *t);
 /* registers an added token (id must be in range) */
 int vc_tok_add_added(vc_tokenizer *t, int32_t id, bool special, bool lstrip, bool rstrip,
                      bool normalized, bool single_word, vc_error *err);
-/* sorts added tokens into the first-byte index; call once after all are added */
+/* sorts added tokens into the first-byte index; call once after all are added
+ * and after the normalizer is set (normalized tokens match their normalized content) */
 int vc_tok_index_added(vc_tokenizer *t, vc_error *err);
 int vc_tok_add_eog(vc_tokenizer *t, int32_t id, vc_error *err);
 /* adds well-known end-of-turn token texts present in the vocabulary as EOG */
@@ -170,9 +176,11 @@ int vc_bpe_merge(const vc_tokenizer *t, vc_bpe_scratch *s, const int32_t *syms, 
 int vc_bpe_word(const vc_tokenizer *t, vc_bpe_scratch *s, const char *w, size_t n, vc_idvec *out);
 
 /* ---- normalize.c ---- */
-/* applies the tokenizer's normalizer to one segment; *out malloc'd (or == text when unchanged) */
-int vc_tok_normalize(const vc_tokenizer *t, const char *text, size_t len, char **out, size_t *out_len,
-                     vc_error *err);
+/* applies the tokenizer's normalizer to one segment; *out malloc'd (or == text when unchanged).
+ * normalizer_only: without the byte-level add_prefix_space (a pre-tokenizer step),
+ * as for the content of normalized added tokens */
+int vc_tok_normalize(const vc_tokenizer *t, const char *text, size_t len, bool normalizer_only, char **out,
+                     size_t *out_len, vc_error *err);
 
 /* ---- load_json.c / load_gguf.c ---- */
 void vc_tok_free_internal(vc_tokenizer *t);

@@ -17,6 +17,8 @@ void vc_tokenizer_free(vc_tokenizer *t) {
     free(t->vocab.slot);
     free(t->merges.slot);
     for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->regex[i]);
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i].match != t->added[i].content) free(t->added[i].match);
     free(t->added);
     free(t->added_order);
     free(t->eog_ids);

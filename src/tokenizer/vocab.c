@@ -67,6 +67,33 @@ static size_t spm_unspell(const char *s, size_t n, char *out) {
     return o;
 }
 
+/* the bytes a token text decodes to, NUL-terminated into d (capacity n + 1) */
+static size_t make_dec(const vc_tokenizer *t, const char *s, size_t n, char *d, bool *is_byte) {
+    size_t dn;
+    *is_byte = false;
+    if (t->kind == VC_TOK_BYTE_BPE) dn = byte_level_unspell(s, n, d);
+    else {
+        int b = spm_byte_token(s, n);
+        if (b >= 0) { d[0] = (char)b; dn = 1; *is_byte = true; }
+        else dn = spm_unspell(s, n, d);
+    }
+    d[dn] = 0;
+    return dn;
+}
+
+/* re-derives a token's decode bytes from another spelling (appended to dec_blob) */
+static int set_dec_from(vc_tokenizer *t, int32_t id, const char *s, size_t n) {
+    char *nb = realloc(t->dec_blob, t->dec_used + n + 1);
+    if (!nb) return -1;
+    t->dec_blob = nb;
+    bool is_byte;
+    size_t dn = make_dec(t, s, n, t->dec_blob + t->dec_used, &is_byte);
+    t->dec_off[id] = t->dec_used;
+    t->dec_len[id] = (uint32_t)dn;
+    t->dec_used += dn + 1;
+    return 0;
+}
+
 const char *vc_tok_key(const vc_tokenizer *t, int32_t id, uint32_t *len) {
     if (t->kind == VC_TOK_BYTE_BPE) { *len = t->dec_len[id]; return vc_tok_dec(t, id); }
     *len = t->text_len[id];
@@ -130,19 +157,14 @@ int vc_tok_set_texts(vc_tokenizer *t, const char *const *ptrs, const uint64_t *l
         t->text_off[i] = at;
         t->text_len[i] = (uint32_t)n;
         at += n + 1;
-        size_t dn;
-        char *d = t->dec_blob + dat;
-        if (t->kind == VC_TOK_BYTE_BPE) dn = byte_level_unspell(s, n, d);
-        else {
-            int b = spm_byte_token(s, n);
-            if (b >= 0) { d[0] = (char)b; dn = 1; t->flags[i] |= VC_TOKF_BYTE; }
-            else dn = spm_unspell(s, n, d);
-        }
-        d[dn] = 0;
+        bool is_byte;
+        size_t dn = make_dec(t, s, n, t->dec_blob + dat, &is_byte);
+        if (is_byte) t->flags[i] |= VC_TOKF_BYTE;
         t->dec_off[i] = dat;
         t->dec_len[i] = (uint32_t)dn;
         dat += dn + 1;
     }
+    t->dec_used = dat;
     return build_vocab_map(t, err);
 }
 
@@ -288,7 +310,8 @@ int vc_tok_add_added(vc_tokenizer *t, int32_t id, bool special, bool lstrip, boo
     if (!na) return vc_errorf(err, "tokenizer: out of memory (added tokens)");
     t->added = na;
     t->added[t->n_added++] = (vc_added_token){
-        .id = id, .content = vc_tok_text(t, id), .len = t->text_len[id], .special = special,
+        .id = id, .content = vc_tok_text(t, id), .len = t->text_len[id], .match = (char *)vc_tok_text(t, id),
+        .match_len = t->text_len[id], .special = special,
         .lstrip = lstrip, .rstrip = rstrip, .normalized = normalized, .single_word = single_word};
     if (special) t->flags[id] |= VC_TOKF_SPECIAL;
     return 0;
@@ -307,8 +330,24 @@ int vc_tok_index_added(vc_tokenizer *t, vc_error *err) {
     t->added_order = malloc((size_t)(t->n_added ? t->n_added : 1) * sizeof *t->added_order);
     added_key *keys = malloc((size_t)(t->n_added ? t->n_added : 1) * sizeof *keys);
     if (!t->added_order || !keys) { free(keys); return vc_errorf(err, "tokenizer: out of memory"); }
+    for (int i = 0; i < t->n_added; i++) {
+        vc_added_token *a = &t->added[i];
+        if (a->normalized && a->match == a->content) {
+            char *m;
+            size_t ml;
+            if (vc_tok_normalize(t, a->content, a->len, true, &m, &ml, err)) { free(keys); return -1; }
+            if (m == a->content) m = NULL;   /* unchanged */
+            if (m && ml == 0) { free(m); m = NULL; }
+            if (m) {
+                a->match = m;
+                a->match_len = (uint32_t)ml;
+                /* Hugging Face spells such a token by its normalized content, also when decoding */
+                if (set_dec_from(t, a->id, m, ml)) { free(keys); return vc_errorf(err, "tokenizer: out of memory"); }
+            }
+        }
+    }
     for (int i = 0; i < t->n_added; i++)
-        keys[i] = (added_key){(uint8_t)t->added[i].content[0], t->added[i].len, i};
+        keys[i] = (added_key){(uint8_t)t->added[i].match[0], t->added[i].match_len, i};
     qsort(keys, (size_t)t->n_added, sizeof *keys, by_first_then_len);
     memset(t->added_first, 0, sizeof t->added_first);
     for (int i = 0; i < t->n_added; i++) {
