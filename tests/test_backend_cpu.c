@@ -55,10 +55,15 @@ static void check_type(vc_dtype t, int64_t n) {
 
 static void test_dots(void **state) {
     (void)state;
-    const vc_dtype block_types[] = { VC_Q4_0, VC_Q4_1, VC_Q8_0 };
-    for (size_t i = 0; i < 3; i++) {
+    const vc_dtype block_types[] = { VC_Q4_0, VC_Q4_1, VC_Q8_0, VC_Q5_0, VC_Q5_1 };
+    for (size_t i = 0; i < sizeof block_types / sizeof block_types[0]; i++) {
         check_type(block_types[i], 32);
         check_type(block_types[i], 576);
+    }
+    const vc_dtype k_types[] = { VC_Q2_K, VC_Q3_K, VC_Q4_K, VC_Q5_K, VC_Q6_K };
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) {
+        check_type(k_types[i], 256);
+        check_type(k_types[i], 1536);
     }
     const vc_dtype float_types[] = { VC_F32, VC_F16, VC_BF16 };
     const int64_t ns[] = { 1, 7, 8, 16, 43, 64, 1000 };

@@ -19,8 +19,8 @@
 #include "model/kv_cache.h"
 #include "model/tensor.h"
 
-/* 1 if vc_cpu_dot has a fused SIMD kernel for t in this build (others go
- * through quant.h's reference vc_vec_dot_f32). */
+/* 1 if vc_cpu_dot has a SIMD kernel or block decoder for t in this build
+ * (others decode blocks with quant.c's reference dequantizer). */
 int vc_cpu_dot_is_fast(vc_dtype t);
 
 /* sum_i dequant(w_row)[i] * x[i] for one weight row of n elements. */

@@ -1,6 +1,8 @@
 /* Fused weight-row x float-vector dot products: the weight row is read in its
- * stored format (f32, f16, bf16, Q4_0, Q4_1, Q8_0 here; others through
- * quant.h's reference vc_vec_dot_f32) and never dequantized into memory.
+ * stored format and never dequantized into memory: f32, f16, bf16, Q4_0,
+ * Q4_1, Q8_0 are unpacked in registers; Q4_K, Q5_K, Q6_K are decoded one
+ * 256-value super-block at a time into an L1 buffer by SIMD decoders here;
+ * other block types the same way through quant.c's vc_dequantize_row.
  *
  * Each kernel's reduction order is fixed by n alone (8-wide lanes, blocks in
  * order, one horizontal sum at the end), which is what batch invariance needs.
@@ -162,6 +164,145 @@ KERNEL q4_1_rows(const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n
     for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
 }
 
+/* 32 unsigned bytes -> 4 x 8 floats, in order */
+static inline void u8x32_to_ps(__m256i v, float *dst) {
+    const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    _mm256_store_ps(dst, u8x8_to_ps(lo));
+    _mm256_store_ps(dst + 8, u8x8_to_ps(_mm_srli_si128(lo, 8)));
+    _mm256_store_ps(dst + 16, u8x8_to_ps(hi));
+    _mm256_store_ps(dst + 24, u8x8_to_ps(_mm_srli_si128(hi, 8)));
+}
+
+/* the 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block (the
+ * 12-byte packing of the GGUF spec) */
+static inline void k_scale_min(const uint8_t *q, int j, float *sc, float *mn) {
+    if (j < 4) {
+        *sc = (float)(q[j] & 63);
+        *mn = (float)(q[j + 4] & 63);
+    } else {
+        *sc = (float)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *mn = (float)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* dst[32k .. 32k+32) = d_k * src + (-m_k), for src already in dst as floats */
+static inline void scale_shift32(float *dst, float d, float negm) {
+    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(negm);
+    for (int i = 0; i < 32; i += 8) _mm256_store_ps(dst + i, _mm256_fmadd_ps(vd, _mm256_load_ps(dst + i), vm));
+}
+
+/* Q4_K { f16 d, dmin; u8 scales[12]; u8 qs[128]; }: 8 sub-blocks of 32;
+ * chunk c (64 values) takes qs[32c..32c+32): low nibbles are sub-block 2c,
+ * high nibbles sub-block 2c+1; value = d*sc*q - dmin*m */
+static void decode_q4_k(const uint8_t *b, float *dst) {
+    const float d = f16_load(b), dmin = f16_load(b + 2);
+    const uint8_t *sc = b + 4, *qs = b + 16;
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    for (int c = 0; c < 4; c++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        u8x32_to_ps(_mm256_and_si256(raw, mask), dst + 64 * c);
+        u8x32_to_ps(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), dst + 64 * c + 32);
+        float s0, m0, s1, m1;
+        k_scale_min(sc, 2 * c, &s0, &m0);
+        k_scale_min(sc, 2 * c + 1, &s1, &m1);
+        scale_shift32(dst + 64 * c, d * s0, -dmin * m0);
+        scale_shift32(dst + 64 * c + 32, d * s1, -dmin * m1);
+    }
+}
+
+/* Q5_K { f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; }: as Q4_K with a
+ * fifth bit: bit 2c of qh[l] for the low nibble of chunk c, bit 2c+1 for the high */
+static void decode_q5_k(const uint8_t *b, float *dst) {
+    const float d = f16_load(b), dmin = f16_load(b + 2);
+    const uint8_t *sc = b + 4, *qh = b + 16, *qs = b + 48;
+    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i hbits = _mm256_loadu_si256((const __m256i *)qh);
+    for (int c = 0; c < 4; c++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        const __m128i sh_lo = _mm_cvtsi32_si128(2 * c), sh_hi = _mm_cvtsi32_si128(2 * c + 1);
+        const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hbits, sh_lo), one), 4);
+        const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hbits, sh_hi), one), 4);
+        u8x32_to_ps(_mm256_or_si256(_mm256_and_si256(raw, mask), h0), dst + 64 * c);
+        u8x32_to_ps(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), h1), dst + 64 * c + 32);
+        float s0, m0, s1, m1;
+        k_scale_min(sc, 2 * c, &s0, &m0);
+        k_scale_min(sc, 2 * c + 1, &s1, &m1);
+        scale_shift32(dst + 64 * c, d * s0, -dmin * m0);
+        scale_shift32(dst + 64 * c + 32, d * s1, -dmin * m1);
+    }
+}
+
+/* Q6_K { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d; }: two halves of 128;
+ * in half h (ql += 64h, qh += 32h, scales += 8h), for l < 32:
+ *   v[l]      = (ql[l] & 15)    | ((qh[l] >> 0) & 3) << 4
+ *   v[l + 32] = (ql[l+32] & 15) | ((qh[l] >> 2) & 3) << 4
+ *   v[l + 64] = (ql[l] >> 4)    | ((qh[l] >> 4) & 3) << 4
+ *   v[l + 96] = (ql[l+32] >> 4) | ((qh[l] >> 6) & 3) << 4
+ * value = d * scales[16-value group] * (v - 32) */
+static void decode_q6_k(const uint8_t *b, float *dst) {
+    const float d = f16_load(b + 208);
+    const int8_t *scales = (const int8_t *)(b + 192);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+        const __m256i v[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(l1, m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4)),
+        };
+        for (int k = 0; k < 4; k++) {
+            float *o = dst + 128 * h + 32 * k;
+            u8x32_to_ps(v[k], o);
+            const int si = 8 * h + 2 * k; /* scales of values l < 16 and l >= 16 */
+            scale_shift32(o, 1.0f, -32.0f);
+            const __m256 s0 = _mm256_set1_ps(d * scales[si]), s1 = _mm256_set1_ps(d * scales[si + 1]);
+            _mm256_store_ps(o, _mm256_mul_ps(s0, _mm256_load_ps(o)));
+            _mm256_store_ps(o + 8, _mm256_mul_ps(s0, _mm256_load_ps(o + 8)));
+            _mm256_store_ps(o + 16, _mm256_mul_ps(s1, _mm256_load_ps(o + 16)));
+            _mm256_store_ps(o + 24, _mm256_mul_ps(s1, _mm256_load_ps(o + 24)));
+        }
+    }
+}
+
+static inline void decode_block(vc_dtype t, const uint8_t *w, float *buf, int64_t be) {
+    switch (t) {
+    case VC_Q4_K: decode_q4_k(w, buf); break;
+    case VC_Q5_K: decode_q5_k(w, buf); break;
+    case VC_Q6_K: decode_q6_k(w, buf); break;
+    default: vc_dequantize_row(t, w, buf, be); break;
+    }
+}
+
+/* Any other block type (K-quants, Q5_0/Q5_1, ...): each block is decoded by
+ * quant.c into a float buffer on the stack (L1, never the whole row), then
+ * dotted with the nr rows: the decode is shared by the rows and each row's
+ * arithmetic is the same whatever nr is. Sums: 8-lane accumulator per row,
+ * blocks in order. */
+KERNEL decoded_rows(vc_dtype t, const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n,
+                    float *out) {
+    const int64_t be = vc_dtype_block_elems(t);
+    const size_t bb = vc_dtype_block_bytes(t);
+    float buf[256] __attribute__((aligned(32)));
+    __m256 acc[VC_DOT_MAX_ROWS];
+    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / be; b++, w += bb) {
+        decode_block(t, w, buf, be);
+        for (int j = 0; j < nr; j++) {
+            const float *xj = x + j * xs + b * be;
+            for (int64_t i = 0; i < be; i += 8)
+                acc[j] = _mm256_fmadd_ps(_mm256_load_ps(buf + i), _mm256_loadu_ps(xj + i), acc[j]);
+        }
+    }
+    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
+}
+
 /* one call per nr so that every kernel is specialised with a constant row count */
 #define DISPATCH_NR(call)                  \
     switch (nr) {                          \
@@ -181,7 +322,11 @@ void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_st
     case VC_Q4_0: DISPATCH_NR(q4_0_rows(w_row, x, x_stride, nr_, n, out)); return;
     case VC_Q4_1: DISPATCH_NR(q4_1_rows(w_row, x, x_stride, nr_, n, out)); return;
     default:
-        for (int j = 0; j < nr; j++) out[j] = vc_vec_dot_f32(t, w_row, x + j * x_stride, n);
+        if (vc_dtype_block_elems(t) % 8 == 0 && vc_dtype_block_elems(t) <= 256) {
+            DISPATCH_NR(decoded_rows(t, w_row, x, x_stride, nr_, n, out));
+        } else {
+            for (int j = 0; j < nr; j++) out[j] = vc_vec_dot_f32(t, w_row, x + j * x_stride, n);
+        }
     }
 }
 
@@ -193,8 +338,9 @@ float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n) {
 
 int vc_cpu_dot_is_fast(vc_dtype t) {
     switch (t) {
-    case VC_F32: case VC_F16: case VC_BF16: case VC_Q8_0: case VC_Q4_0: case VC_Q4_1: return 1;
-    default: return 0;
+    case VC_F32: case VC_F16: case VC_BF16: case VC_Q8_0: case VC_Q4_0: case VC_Q4_1:
+    case VC_Q4_K: case VC_Q5_K: case VC_Q6_K: return 1;
+    default: return 0; /* blocks decoded by quant.c's reference dequantizer */
     }
 }
 
