@@ -252,6 +252,7 @@ SNIPPETS = [
     "{% set top = 'T' %}{% macro show() %}{{ top }}{% endmacro %}{% for i in [1] %}{% set top = 'L' %}{{ show() }}{{ top }}{% endfor %}",
     "{%- macro m() -%}\n  x  \n{%- endmacro -%}\n[{{ m() }}] {{ m()|length }} {% set y = m() %}{{ y ~ y }}",
     "{% macro fmt(m) %}<{{ m.role }}>{% endmacro %}{% for m in messages %}{{ fmt(m) }}{% endfor %}",
+    "{% filter upper %}up {{ 'x' }}{% endfilter %}|{%- filter trim|replace('a', 'b') %}  aa  {% endfilter -%}|",
     # constructs seen in real templates
     "{% set ns = namespace() %}{% set ns.i = 0 %}{% for m in messages %}{% set ns.i = ns.i + 1 %}{% endfor %}{{ ns.i }} {{ ns }}",
     "{{ messages[1] == messages[1] }} {{ messages[1] == messages[3] }} {{ messages[1] == {'role': 'user', 'content': 'Hello!'} }}",

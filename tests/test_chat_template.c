@@ -410,7 +410,7 @@ static void test_errors(void **state) {
     expect_error("{{ 'x'|nosuchfilter }}", "unknown filter 'nosuchfilter'");
     expect_error("{{ 1 is nosuchtest }}", "unknown test 'nosuchtest'");
     expect_error("{% call m() %}x{% endcall %}", "unsupported construct: '{% call %}' tag");
-    expect_error("{% filter upper %}x{% endfilter %}", "unsupported construct: '{% filter %}' tag");
+    expect_error("{% filter nosuch %}x{% endfilter %}", "unknown filter 'nosuch'");
     expect_error("{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}", "macro calls nested too deeply");
     expect_error("{% include 'x' %}", "unsupported construct");
     expect_error("{{ 'a' % 1 }}", "unsupported construct");

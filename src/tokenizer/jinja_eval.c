@@ -521,6 +521,27 @@ static int exec_stmt(jrender *r, const jnode *n) {
     }
     case N_GENERATION:
         return exec_body(r, &n->items);
+    case N_FILTER_BLOCK: {
+        jbuf saved = r->out, capture = {0};
+        capture.limit = saved.limit;
+        r->out = capture;
+        int rc = exec_body(r, &n->items);
+        capture = r->out;
+        r->out = saved;
+        char *s = rc ? NULL : ja_strdup(r->arena, capture.data ? capture.data : "", capture.len);
+        jv v = jv_str(s, capture.len);
+        jbuf_free(&capture);
+        if (rc) return -1;
+        if (!s) return oom(r, n->pos);
+        for (int i = 0; i < n->items2.n; i++) {
+            const jnode *f = n->items2.v[i];
+            jargs args;
+            if (eval_args(r, f, &args) || jb_filter(r, f->pos, f->name, f->name_len, &v, &args, &v)) return -1;
+        }
+        if (jv_write_str(&r->out, &v))
+            return jr_fail(r, n->pos, "rendered text passed the output limit (%zu bytes)", r->out.limit);
+        return 0;
+    }
     case N_MACRO: {
         jv_func *f = ja_alloc(r->arena, sizeof *f);
         if (!f) return oom(r, n->pos);

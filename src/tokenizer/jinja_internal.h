@@ -167,6 +167,7 @@ void jinja_where(const char *src, size_t len, uint32_t pos, char *buf, size_t bu
 typedef enum {
     /* statements */
     N_TEXT, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_BLOCK, N_BREAK, N_CONTINUE, N_GENERATION, N_MACRO,
+    N_FILTER_BLOCK, /* {% filter f|g %}: items = body, items2 = the N_FILTER chain (a = NULL) */
     /* expressions */
     N_CONST, N_NAME, N_GETATTR, N_GETITEM, N_SLICE, N_CALL, N_FILTER, N_TEST,
     N_NOT, N_NEG, N_POS, N_BINOP, N_AND, N_OR, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT,

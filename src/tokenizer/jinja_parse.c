@@ -775,6 +775,25 @@ static int parse_statement(parser *P, jnodes *body, uint32_t tag_pos) {
         if (expect_block_end(P)) return -1;
         return nodes_push(P, body, n);
     }
+    if (tok_is(t, TK_NAME, "filter")) {
+        jnode *n = mk(P, N_FILTER_BLOCK, tag_pos);
+        if (!n) return -1;
+        advance(P);
+        do {
+            if (n->items2.n) advance(P); /* '|' */
+            jnode *f = mk(P, N_FILTER, cur(P)->pos);
+            if (!f || parse_dotted_name(P, f)) return -1;
+            if (!jb_has_filter(f->name, f->name_len))
+                return pfail(P, f->pos, "unknown filter '%.*s'", (int)f->name_len, f->name);
+            if (at_op(P, "(") && parse_call_args(P, f)) return -1;
+            if (nodes_push(P, &n->items2, f)) return -1;
+        } while (at_op(P, "|"));
+        static const char *const ends[] = {"endfilter", NULL};
+        if (expect_block_end(P) || parse_body(P, &n->items, ends, "filter", tag_pos)) return -1;
+        advance(P);
+        if (expect_block_end(P)) return -1;
+        return nodes_push(P, body, n);
+    }
     if (tok_is(t, TK_NAME, "macro")) {
         jnode *n = mk(P, N_MACRO, tag_pos);
         if (!n) return -1;
