@@ -5,10 +5,12 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
+#include "model/kv_cache.h"
 #include "model/quant.h"
 
 static float frand(unsigned *s) {
@@ -98,6 +100,83 @@ static void test_matmul_row_invariance(void **state) {
     free(wq);
 }
 
+/* paged attention over long contexts (several 64-position score chunks),
+ * GQA, sliding window, KV dtypes, scattered blocks: against the textbook
+ * softmax(q k^T * scale) v in double precision */
+static void check_attention(vc_dtype kv_dtype, int window, double tol) {
+    enum { HD = 32, NKV = 2, NH = 6, BS = 16, NB = 24, LEN = 300 };
+    vc_config cfg = { .n_layers = 2, .n_kv_heads = NKV, .head_dim = HD };
+    vc_kv_cache *kv = NULL;
+    vc_error err;
+    assert_int_equal(vc_kv_cache_create(&kv, &cfg, kv_dtype, BS, NB, &err), 0);
+    unsigned seed = 99;
+    const int max_blocks = (LEN + BS - 1) / BS;   /* 19 of the 24 blocks, reversed and offset */
+    int32_t table[32], slots[LEN], positions[LEN], seq_of[LEN];
+    for (int i = 0; i < max_blocks; i++) table[i] = (int32_t)(NB - 1 - i);
+    float *k = malloc((size_t)LEN * NKV * HD * sizeof(float)), *v = malloc((size_t)LEN * NKV * HD * sizeof(float));
+    float *q = malloc((size_t)LEN * NH * HD * sizeof(float)), *out = malloc((size_t)LEN * NH * HD * sizeof(float));
+    for (int i = 0; i < LEN * NKV * HD; i++) { k[i] = 2.0f * frand(&seed); v[i] = frand(&seed); }
+    for (int i = 0; i < LEN * NH * HD; i++) q[i] = frand(&seed);
+    for (int p = 0; p < LEN; p++) {
+        slots[p] = table[p / BS] * BS + p % BS;
+        positions[p] = p;
+        seq_of[p] = 0;
+    }
+    vc_cpu_kv_store(kv, 1, k, v, slots, LEN);
+    vc_pool *pool = NULL;
+    assert_int_equal(vc_pool_create(&pool, 2, &err), 0);
+    const float scale = 1.0f / sqrtf((float)HD);
+    vc_cpu_paged_attention(out, q, kv, 1, LEN, NH, positions, seq_of, table, 32, window, scale, pool);
+    /* the stored K/V as the kernel sees them (rounded to the KV dtype) */
+    double max_err = 0;
+    for (int t = 0; t < LEN; t += 7) {
+        for (int h = 0; h < NH; h++) {
+            const int kvh = h / (NH / NKV);
+            const int j0 = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+            double mx = -1e300, den = 0, o[HD] = { 0 };
+            double sc[LEN];
+            for (int j = j0; j <= t; j++) {
+                double d = 0;
+                for (int i = 0; i < HD; i++) {
+                    float kf = k[(j * NKV + kvh) * HD + i];
+                    if (kv_dtype == VC_F16) kf = vc_f16_to_f32(vc_f32_to_f16(kf));
+                    if (kv_dtype == VC_BF16) kf = vc_bf16_to_f32(vc_f32_to_bf16(kf));
+                    d += (double)q[(t * NH + h) * HD + i] * kf;
+                }
+                sc[j] = d * scale;
+                if (sc[j] > mx) mx = sc[j];
+            }
+            for (int j = j0; j <= t; j++) {
+                const double p = exp(sc[j] - mx);
+                den += p;
+                for (int i = 0; i < HD; i++) {
+                    float vf = v[(j * NKV + kvh) * HD + i];
+                    if (kv_dtype == VC_F16) vf = vc_f16_to_f32(vc_f32_to_f16(vf));
+                    if (kv_dtype == VC_BF16) vf = vc_bf16_to_f32(vc_f32_to_bf16(vf));
+                    o[i] += p * vf;
+                }
+            }
+            for (int i = 0; i < HD; i++) {
+                const double e = fabs(o[i] / den - out[(t * NH + h) * HD + i]);
+                if (e > max_err) max_err = e;
+            }
+        }
+    }
+    printf("  attention kv %s window %d: max abs error %.3g\n", vc_dtype_name(kv_dtype), window, max_err);
+    assert_true(max_err <= tol);
+    vc_pool_free(pool);
+    vc_kv_cache_free(kv);
+    free(k); free(v); free(q); free(out);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    check_attention(VC_F32, 0, 1e-5);
+    check_attention(VC_F32, 100, 1e-5);
+    check_attention(VC_F16, 0, 1e-5);
+    check_attention(VC_BF16, 70, 1e-5);
+}
+
 /* every task runs exactly once, over many runs of varying size */
 typedef struct count_job { _Atomic int *hits; } count_job;
 static void count_task(void *arg, int64_t i) {
@@ -128,6 +207,7 @@ int main(void) {
         cmocka_unit_test(test_dots),
         cmocka_unit_test(test_matmul_row_invariance),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
