@@ -323,6 +323,91 @@ def extra_cases():
     return {"vars": EXTRA_VARS, "bos_token": "<s>", "eos_token": "</s>", "templates": templates, "cases": cases}
 
 
+# Tool use: OpenAI-style tool schemas and messages with tool_calls / tool
+# results, for the templates that render them (Qwen3 and several extras).
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Get the current weather for a city.",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "description": "City name, e.g. Paris"},
+            "unit": {"type": "string", "enum": ["c", "f"]}}, "required": ["city"]}}},
+    {"type": "function", "function": {
+        "name": "add", "description": "Add two integers.",
+        "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                       "required": ["a", "b"]}}},
+]
+TU = {"role": "user", "content": "What's the weather in Paris? Also add 2 and 3."}
+TA_CALLS = {"role": "assistant", "content": "", "tool_calls": [
+    {"id": "call12345", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}},
+    {"id": "call67890", "type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}}]}
+TA_CALL_STR = {"role": "assistant", "content": "Let me check.", "tool_calls": [
+    {"id": "call12345", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]}
+TA_ONE = {"role": "assistant", "content": "", "tool_calls": [
+    {"id": "call12345", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}}]}
+TR1 = {"role": "tool", "tool_call_id": "call12345", "name": "get_weather", "content": "{\"temp\": 21, \"sky\": \"clear\"}"}
+TR2 = {"role": "tool", "tool_call_id": "call67890", "name": "add", "content": "5"}
+TA_FINAL = {"role": "assistant", "content": "It is 21°C and clear in Paris, and 2 + 3 = 5."}
+TOOL_CONVS = [
+    # (name, messages, tools?, add_generation_prompt, enable_thinking)
+    ("tools_user_gen", [TU], True, True, None),
+    ("tools_system_user_gen", [SYS, TU], True, True, None),
+    ("tools_full_exchange", [SYS, TU, TA_CALLS, TR1, TR2, TA_FINAL], True, False, None),
+    ("tools_exchange_then_user", [TU, TA_CALLS, TR1, TR2, TA_FINAL, U2], True, True, None),
+    ("tools_pending_results_gen", [TU, TA_CALLS, TR1, TR2], True, True, None),
+    ("tools_string_arguments", [TU, TA_CALL_STR, TR1], True, True, None),
+    ("tools_single_call_exchange", [SYS, TU, TA_ONE, TR1, TA_FINAL], True, False, None),
+    ("tool_history_without_tools", [TU, TA_CALLS, TR1, TR2, TA_FINAL], False, True, None),
+    ("tools_thinking_off", [TU], True, True, False),
+]
+TOOL_TEMPLATES = {  # fixture key -> (where, bos, eos)
+    "qwen3": ("family", None, "<|im_end|>"),
+    "Qwen-Qwen2.5-7B-Instruct": ("extra", "<s>", "</s>"),
+    "meta-llama-Llama-3.1-8B-Instruct": ("extra", "<s>", "</s>"),
+    "meta-llama-Llama-3.2-3B-Instruct": ("extra", "<s>", "</s>"),
+    "mistralai-Mistral-Nemo-Instruct-2407": ("extra", "<s>", "</s>"),
+    "CohereForAI-c4ai-command-r7b-12-2024-tool_use": ("extra", "<s>", "</s>"),
+}
+
+
+def tool_cases(templates, extra_templates):
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    out = []
+    for key, (where, bos, eos) in TOOL_TEMPLATES.items():
+        tpl = templates[key] if where == "family" else extra_templates[key]
+        for name, msgs, with_tools, gen, think in TOOL_CONVS:
+            if think is not None and key != "qwen3":
+                continue
+            kw = {}
+            if bos is not None:
+                kw["bos_token"] = bos
+            if eos is not None:
+                kw["eos_token"] = eos
+            if where == "extra":
+                kw.update(EXTRA_VARS)
+            if think is not None:
+                kw["enable_thinking"] = think
+            tools = TOOLS if with_tools else None
+            try:
+                rendered, _ = render_jinja_template(conversations=[msgs], tools=tools, chat_template=tpl,
+                                                    add_generation_prompt=gen, **kw)
+                ref = ("ok", rendered[0])
+            except jinja2.exceptions.TemplateError as e:
+                ref = ("error", str(e))
+            try:
+                plain = ("ok", plain_jinja_render(tpl, messages=msgs, tools=tools, documents=None,
+                                                  add_generation_prompt=gen, **kw))
+            except jinja2.exceptions.TemplateError as e:
+                plain = ("error", str(e))
+            if plain != ref:
+                sys.exit(f"tools {key}/{name}: references disagree: {ref!r} vs {plain!r}")
+            c = {"template": key, "where": where, "name": name, "messages": msgs, "tools": tools,
+                 "add_generation_prompt": gen, "vars": kw}
+            c["expected" if ref[0] == "ok" else "error"] = ref[1]
+            out.append(c)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="/work/shared/data")
@@ -361,6 +446,7 @@ def main():
         "snippets": snippet_cases(),
         "extra": extra_cases(),
     }
+    out["tool_cases"] = tool_cases(templates, out["extra"]["templates"])
     path = os.path.join(FIX, "chat_cases.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
@@ -369,7 +455,8 @@ def main():
     for c in cases:
         per[c["family"]] = per.get(c["family"], 0) + 1
     print(f"wrote {path}: {len(cases)} cases {per}, {len(out['snippets'])} snippets, "
-          f"{len(out['extra']['cases'])} cases over {len(out['extra']['templates'])} extra templates")
+          f"{len(out['extra']['cases'])} cases over {len(out['extra']['templates'])} extra templates, "
+          f"{len(out['tool_cases'])} tool-use cases")
 
 
 if __name__ == "__main__":

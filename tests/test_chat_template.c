@@ -4,6 +4,7 @@
  * byte, small templates covering the supported Jinja subset, error cases and
  * random templates (no crash). */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,99 @@ static void test_templates_from_models(void **state) {
     json_decref(root);
 }
 
+/* Tool use: messages with tool_calls / tool results and tool schemas, passed
+ * as JSON (vc_chat_template_render_json for the Qwen3 family template,
+ * jinja_render_json with the extra variables for the others). */
+static void test_tool_use(void **state) {
+    (void)state;
+    json_t *root = load_fixture();
+    json_t *templates = json_object_get(root, "templates");
+    json_t *extra_templates = json_object_get(json_object_get(root, "extra"), "templates");
+    size_t i;
+    json_t *c;
+    int ok = 0, errors = 0, qwen3_ok = 0;
+    json_array_foreach(json_object_get(root, "tool_cases"), i, c) {
+        const char *key = opt_str(c, "template"), *where = opt_str(c, "where");
+        bool family = !strcmp(where, "family");
+        const char *text = opt_str(family ? templates : extra_templates, key);
+        json_t *vars = json_object_get(c, "vars"), *tools = json_object_get(c, "tools");
+        bool gen = json_is_true(json_object_get(c, "add_generation_prompt"));
+        char what[200];
+        snprintf(what, sizeof what, "tools %s/%s", key, opt_str(c, "name"));
+        vc_error err = {{0}};
+        char *out = NULL;
+        int rc;
+        if (family) {
+            vc_chat_template *ct = NULL;
+            if (vc_chat_template_create(&ct, text, NULL, opt_str(vars, "bos_token"), opt_str(vars, "eos_token"), &err))
+                fail_msg("%s: %s", what, err.msg);
+            json_t *think = json_object_get(vars, "enable_thinking");
+            vc_chat_render_opts opts = {.add_generation_prompt = gen, .enable_thinking = think ? json_is_true(think) : -1};
+            char *msgs_json = json_dumps(json_object_get(c, "messages"), 0);
+            char *tools_json = json_is_null(tools) ? NULL : json_dumps(tools, 0);
+            rc = vc_chat_template_render_json(ct, msgs_json, tools_json, &opts, &out, &err);
+            free(msgs_json);
+            free(tools_json);
+            vc_chat_template_free(ct);
+        } else {
+            jinja_template *tpl = NULL;
+            if (jinja_template_parse(&tpl, text, strlen(text), &err)) fail_msg("%s: parse: %s", what, err.msg);
+            json_t *v = json_deep_copy(vars);
+            json_object_set(v, "messages", json_object_get(c, "messages"));
+            json_object_set(v, "tools", tools);
+            json_object_set_new(v, "documents", json_null());
+            json_object_set_new(v, "add_generation_prompt", json_boolean(gen));
+            rc = jinja_render_json(tpl, v, NULL, &out, NULL, &err);
+            json_decref(v);
+            jinja_template_free(tpl);
+        }
+        const char *expected = opt_str(c, "expected"), *expected_err = opt_str(c, "error");
+        if (expected) {
+            if (rc) fail_msg("%s: %s", what, err.msg);
+            assert_same(what, expected, out);
+            ok++;
+            qwen3_ok += family;
+        } else {
+            assert_int_equal(rc, -1);
+            if (!strstr(err.msg, expected_err)) fail_msg("%s: error '%s' lacks '%s'", what, err.msg, expected_err);
+            errors++;
+        }
+        free(out);
+    }
+    print_message("tool use: %d conversations equal (%d with Qwen3), %d expected errors matched\n", ok, qwen3_ok, errors);
+    assert_true(qwen3_ok >= 8);
+    assert_true(ok >= 30);
+    json_decref(root);
+}
+
+static void test_json_input_errors(void **state) {
+    (void)state;
+    vc_error err = {{0}};
+    vc_chat_template *ct = NULL;
+    char *out = NULL;
+    vc_chat_render_opts opts = {.add_generation_prompt = true, .enable_thinking = -1};
+    assert_int_equal(vc_chat_template_create(&ct, NULL, "qwen3", NULL, "<|im_end|>", &err), 0);
+    assert_int_equal(vc_chat_template_render_json(ct, "[{\"role\": \"user\", ", NULL, &opts, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "messages JSON"));
+    assert_int_equal(vc_chat_template_render_json(ct, "{\"role\": \"user\"}", NULL, &opts, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "must be an array"));
+    assert_int_equal(vc_chat_template_render_json(ct, "[1]", NULL, &opts, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "message 0 is not a JSON object"));
+    assert_int_equal(vc_chat_template_render_json(ct, "[{\"role\": \"user\", \"content\": \"x\"}]", "{", &opts, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "tools JSON"));
+    /* content null where the template needs a string: an error, not a crash */
+    assert_int_equal(vc_chat_template_render_json(ct, "[{\"role\": \"user\", \"content\": null}]", NULL, &opts, &out, &err), -1);
+    /* the same conversation as structs and as JSON renders the same */
+    vc_chat_message m[] = {{"user", "hi"}};
+    char *a = NULL, *b = NULL;
+    assert_int_equal(vc_chat_template_render_opts(ct, m, 1, &opts, &a, &err), 0);
+    assert_int_equal(vc_chat_template_render_json(ct, "[{\"role\": \"user\", \"content\": \"hi\"}]", NULL, &opts, &b, &err), 0);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    vc_chat_template_free(ct);
+}
+
 static void test_builtins_are_the_real_texts(void **state) {
     (void)state;
     json_t *root = load_fixture();
@@ -554,6 +648,8 @@ int main(void) {
         cmocka_unit_test(test_jinja_snippets),
         cmocka_unit_test(test_extra_real_templates),
         cmocka_unit_test(test_templates_from_models),
+        cmocka_unit_test(test_tool_use),
+        cmocka_unit_test(test_json_input_errors),
         cmocka_unit_test(test_builtins_are_the_real_texts),
         cmocka_unit_test(test_override_and_fallback),
         cmocka_unit_test(test_errors),

@@ -1,5 +1,6 @@
 /* Chat templates: picks the template (override, the model's, or a built-in
  * fallback) and renders conversations with the Jinja interpreter. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,76 @@ int vc_chat_template_render_opts(const vc_chat_template *ct, const vc_chat_messa
     };
     int rc = jinja_render_chat(ct->tpl, &vars, NULL, out, NULL, err);
     free(jm);
+    return rc;
+}
+
+/* transformers' _alias_reasoning_fields: {"thinking": r, **message, "reasoning_content": r} */
+static json_t *alias_reasoning(json_t *msg) {
+    static const char *const fields[] = {"reasoning_content", "thinking", "reasoning"};
+    json_t *reasoning = NULL;
+    for (int k = 0; k < 3 && !reasoning; k++) {
+        json_t *v = json_object_get(msg, fields[k]);
+        if (v && !json_is_null(v)) reasoning = v;
+    }
+    if (!reasoning) return json_incref(msg);
+    json_t *m = json_object();
+    if (!m) return NULL;
+    int rc = json_object_set(m, "thinking", reasoning);
+    const char *key;
+    json_t *val;
+    json_object_foreach(msg, key, val) rc |= json_object_set(m, key, val);
+    rc |= json_object_set(m, "reasoning_content", reasoning);
+    if (rc) { json_decref(m); return NULL; }
+    return m;
+}
+
+static int parse_json_arg(const char *what, const char *text, json_t **out, vc_error *err) {
+    json_error_t jerr;
+    *out = json_loads(text, JSON_DECODE_ANY, &jerr);
+    if (!*out) return vc_errorf(err, "chat template: %s JSON: %s at line %d col %d", what, jerr.text, jerr.line, jerr.column);
+    if (!json_is_array(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return vc_errorf(err, "chat template: %s JSON must be an array", what);
+    }
+    return 0;
+}
+
+int vc_chat_template_render_json(const vc_chat_template *ct, const char *messages_json, const char *tools_json,
+                                 const vc_chat_render_opts *opts, char **out, vc_error *err) {
+    *out = NULL;
+    json_t *msgs = NULL, *tools = NULL, *vars = NULL, *aliased = NULL;
+    int rc = -1;
+    if (parse_json_arg("messages", messages_json, &msgs, err)) goto done;
+    if (tools_json && parse_json_arg("tools", tools_json, &tools, err)) goto done;
+    if (!(aliased = json_array()) || !(vars = json_object())) goto nomem;
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m)) {
+            vc_errorf(err, "chat template: message %zu is not a JSON object", i);
+            goto done;
+        }
+        json_t *a = alias_reasoning(m);
+        if (!a || json_array_append_new(aliased, a)) goto nomem;
+    }
+    if (json_object_set(vars, "messages", aliased) || json_object_set_new(vars, "tools", tools ? json_incref(tools) : json_null()) ||
+        json_object_set_new(vars, "documents", json_null()) ||
+        json_object_set_new(vars, "add_generation_prompt", json_boolean(opts->add_generation_prompt)))
+        goto nomem;
+    if (ct->bos_token && json_object_set_new(vars, "bos_token", json_string(ct->bos_token))) goto nomem;
+    if (ct->eos_token && json_object_set_new(vars, "eos_token", json_string(ct->eos_token))) goto nomem;
+    if (opts->enable_thinking >= 0 && json_object_set_new(vars, "enable_thinking", json_boolean(opts->enable_thinking)))
+        goto nomem;
+    rc = jinja_render_json(ct->tpl, vars, NULL, out, NULL, err);
+    goto done;
+nomem:
+    rc = vc_errorf(err, "chat template: out of memory");
+done:
+    json_decref(msgs);
+    json_decref(tools);
+    json_decref(vars);
+    json_decref(aliased);
     return rc;
 }
 

@@ -42,6 +42,15 @@ typedef struct vc_chat_render_opts {
 int vc_chat_template_render_opts(const vc_chat_template *ct, const vc_chat_message *msgs, int n_msgs,
                                  const vc_chat_render_opts *opts, char **out, vc_error *err);
 
+/* The same with messages (and optionally tools) as JSON text, as an OpenAI
+ * request carries them: messages_json is an array of objects (role, content
+ * - a string or null -, tool_calls, tool_call_id, reasoning_content, ...,
+ * passed through as they are); tools_json is an array of tool schemas or
+ * NULL. A message's reasoning_content (or thinking / reasoning) is also
+ * given as "thinking" and "reasoning_content", as transformers does. */
+int vc_chat_template_render_json(const vc_chat_template *ct, const char *messages_json, const char *tools_json,
+                                 const vc_chat_render_opts *opts, char **out, vc_error *err);
+
 /* Why a fallback was taken (for the caller to print), or NULL if none was. */
 const char *vc_chat_template_note(const vc_chat_template *ct);
 /* "model" when the model's own template is used, else the built-in's name. */

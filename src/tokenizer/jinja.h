@@ -54,4 +54,12 @@ typedef struct jinja_limits {
 int jinja_render_chat(const jinja_template *tpl, const jinja_chat_vars *vars,
                       const jinja_limits *limits, char **out, size_t *out_len, vc_error *err);
 
+/* The same with every variable given as one JSON object (jansson json_t):
+ * each key becomes a variable, with JSON types mapped to Python's (null ->
+ * none, objects -> dicts in key order). Nothing else is defined but the
+ * globals (range, namespace, dict, raise_exception, strftime_now). */
+struct json_t;
+int jinja_render_json(const jinja_template *tpl, const struct json_t *vars, const jinja_limits *limits,
+                      char **out, size_t *out_len, vc_error *err);
+
 #endif

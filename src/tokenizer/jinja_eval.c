@@ -2,6 +2,7 @@
  * jinja2: {% set %} writes the innermost frame; each for-loop iteration gets a
  * fresh frame (so a set inside a loop is gone after it, hence namespace());
  * {% if %} opens no frame. */
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -618,8 +619,41 @@ static int build_messages(jrender *r, const jinja_chat_vars *vars, jv *out) {
     return 0;
 }
 
-int jinja_render_chat(const jinja_template *tpl, const jinja_chat_vars *vars,
-                      const jinja_limits *limits, char **out, size_t *out_len, vc_error *err) {
+/* Variables of a chat render from the C structs. */
+static int bind_chat(jrender *r, const void *ctx) {
+    const jinja_chat_vars *vars = ctx;
+    jv messages;
+    int rc = build_messages(r, vars, &messages);
+    if (!rc) rc = scope_set(r, 0, "messages", 8, messages);
+    if (!rc) rc = scope_set(r, 0, "tools", 5, jv_none());
+    if (!rc) rc = scope_set(r, 0, "documents", 9, jv_none());
+    if (!rc) rc = scope_set(r, 0, "add_generation_prompt", 21, jv_bool(vars->add_generation_prompt));
+    if (!rc && vars->bos_token) rc = set_str(r, "bos_token", vars->bos_token);
+    if (!rc && vars->eos_token) rc = set_str(r, "eos_token", vars->eos_token);
+    if (!rc && vars->enable_thinking >= 0)
+        rc = scope_set(r, 0, "enable_thinking", 15, jv_bool(vars->enable_thinking != 0));
+    for (int i = 0; !rc && i < vars->n_extra; i++) rc = set_str(r, vars->extra_names[i], vars->extra_values[i]);
+    return rc;
+}
+
+/* Variables from the keys of a JSON object. */
+static int bind_json(jrender *r, const void *ctx) {
+    const json_t *obj = ctx;
+    if (!json_is_object(obj)) return vc_errorf(r->err, "chat template: the variables must be a JSON object");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)obj, key, val) {
+        jv v;
+        int rc = jv_from_json(r->arena, val, &v, 0);
+        if (rc == -2) return vc_errorf(r->err, "chat template: variable '%s' is nested too deeply", key);
+        if (rc) return oom(r, 0);
+        if (scope_set(r, 0, key, strlen(key), v)) return -1;
+    }
+    return 0;
+}
+
+static int render(const jinja_template *tpl, const jinja_limits *limits, int (*bind)(jrender *, const void *),
+                  const void *ctx, char **out, size_t *out_len, vc_error *err) {
     *out = NULL;
     jinja_limits lim = {.max_output = 64u << 20, .max_memory = 256u << 20, .max_steps = 10000000};
     if (limits) {
@@ -633,24 +667,12 @@ int jinja_render_chat(const jinja_template *tpl, const jinja_chat_vars *vars,
     r.out.limit = lim.max_output;
     jscope globals, root;
     scope_push(&r, &globals);
-    int rc = 0;
-    jv messages;
-    rc = scope_set(&r, 0, "range", 5, fn_value(&r, JF_RANGE, "range"));
+    int rc = scope_set(&r, 0, "range", 5, fn_value(&r, JF_RANGE, "range"));
     if (!rc) rc = scope_set(&r, 0, "namespace", 9, fn_value(&r, JF_NAMESPACE, "namespace"));
     if (!rc) rc = scope_set(&r, 0, "dict", 4, fn_value(&r, JF_DICT, "dict"));
     if (!rc) rc = scope_set(&r, 0, "raise_exception", 15, fn_value(&r, JF_RAISE, "raise_exception"));
     if (!rc) rc = scope_set(&r, 0, "strftime_now", 12, fn_value(&r, JF_STRFTIME, "strftime_now"));
-    if (!rc) rc = build_messages(&r, vars, &messages);
-    if (!rc) rc = scope_set(&r, 0, "messages", 8, messages);
-    if (!rc) rc = scope_set(&r, 0, "tools", 5, jv_none());
-    if (!rc) rc = scope_set(&r, 0, "documents", 9, jv_none());
-    if (!rc) rc = scope_set(&r, 0, "add_generation_prompt", 21, jv_bool(vars->add_generation_prompt));
-    if (!rc && vars->bos_token) rc = set_str(&r, "bos_token", vars->bos_token);
-    if (!rc && vars->eos_token) rc = set_str(&r, "eos_token", vars->eos_token);
-    if (!rc && vars->enable_thinking >= 0)
-        rc = scope_set(&r, 0, "enable_thinking", 15, jv_bool(vars->enable_thinking != 0));
-    for (int i = 0; !rc && i < vars->n_extra; i++)
-        rc = set_str(&r, vars->extra_names[i], vars->extra_values[i]);
+    if (!rc) rc = bind(&r, ctx);
     if (!rc) {
         scope_push(&r, &root);
         r.root_scope = &root;
@@ -667,6 +689,16 @@ int jinja_render_chat(const jinja_template *tpl, const jinja_chat_vars *vars,
     *out = r.out.data;
     if (out_len) *out_len = r.out.len;
     return 0;
+}
+
+int jinja_render_chat(const jinja_template *tpl, const jinja_chat_vars *vars,
+                      const jinja_limits *limits, char **out, size_t *out_len, vc_error *err) {
+    return render(tpl, limits, bind_chat, vars, out, out_len, err);
+}
+
+int jinja_render_json(const jinja_template *tpl, const json_t *vars, const jinja_limits *limits,
+                      char **out, size_t *out_len, vc_error *err) {
+    return render(tpl, limits, bind_json, vars, out, out_len, err);
 }
 
 int jinja_template_parse(jinja_template **out, const char *src, size_t len, vc_error *err) {

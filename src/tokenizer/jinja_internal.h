@@ -124,6 +124,9 @@ int jv_write_str(jbuf *b, const jv *v);
 int jv_write_repr(jbuf *b, const jv *v);
 /* json.dumps(v, ensure_ascii=False, indent=indent (<0: none), sort_keys). -2 if not serializable. */
 int jv_write_json(jbuf *b, const jv *v, int indent, bool sort_keys, int level);
+/* JSON -> value (jinja_json.c); strings point into j. -1 OOM, -2 too deep. */
+struct json_t;
+int jv_from_json(jarena *a, const struct json_t *j, jv *out, int depth);
 /* Python float repr (shortest round-trip). */
 int jv_write_float(jbuf *b, double f);
 
