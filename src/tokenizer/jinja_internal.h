@@ -214,7 +214,8 @@ struct jinja_template {
 int jinja_parse_tokens(jarena *a, const char *src, size_t src_len, const jtoks *toks,
                        jnodes *body, vc_error *err);
 
-/* ---- evaluation (jinja_eval.c) and builtins (jinja_builtins.c) ---- */
+/* ---- evaluation (jinja_eval.c); operators and access (jinja_ops.c), calls and
+ * str/dict methods (jinja_methods.c), filters and tests (jinja_filters.c) ---- */
 
 typedef struct jscope jscope;
 typedef struct jrender {
@@ -260,5 +261,33 @@ int jb_str(jrender *r, const jv *v, jv *out); /* str(v) as a string value */
 /* Known filter / test names (checked when parsing, as jinja2 does when compiling). */
 bool jb_has_filter(const char *name, size_t len);
 bool jb_has_test(const char *name, size_t len);
+
+/* ---- helpers shared by jinja_ops.c, jinja_methods.c, jinja_filters.c ---- */
+
+static inline jv jv_mk_list(jv_list *l) { jv v = {0}; v.type = JV_LIST; v.u.list = l; return v; }
+static inline jv jv_mk_gen(jv_list *l) { l->is_gen = true; return jv_mk_list(l); }
+static inline jv jv_mk_dict(jv_dict *d) { jv v = {0}; v.type = JV_DICT; v.u.dict = d; return v; }
+static inline bool jv_is_gen(const jv *v) { return v->type == JV_LIST && v->u.list->is_gen; }
+static inline bool jv_is_num(const jv *v) { return v->type == JV_BOOL || v->type == JV_INT || v->type == JV_FLOAT; }
+static inline bool jv_is_intlike(const jv *v) { return v->type == JV_BOOL || v->type == JV_INT; }
+static inline int64_t jv_as_int(const jv *v) { return v->type == JV_BOOL ? v->u.b : v->u.i; }
+static inline double jv_as_num(const jv *v) { return v->type == JV_FLOAT ? v->u.f : (double)jv_as_int(v); }
+
+bool jh_name_is(const char *name, size_t len, const char *lit);
+bool jh_name_in(const char *name, size_t len, const char *const *list);
+int jh_oom(jrender *r, uint32_t pos);
+int jh_undef_err(jrender *r, uint32_t pos, const jv *v);
+int jh_take_str(jrender *r, uint32_t pos, jbuf *b, jv *out); /* buffer -> arena string */
+/* argument idx (positional) or kw (keyword), NULL if absent */
+const jv *jh_arg(const jargs *a, int idx, const char *kw);
+int jh_check_args(jrender *r, uint32_t pos, const char *what, const jargs *a, int max_pos, const char *const *kws);
+int jh_need_str(jrender *r, uint32_t pos, const char *what, const jv *v);
+/* str.strip/lstrip/rstrip (chars NULL or none: whitespace) */
+jv jh_strip(const jv *s, const jv *chars, bool left, bool right);
+int jh_replace(jrender *r, uint32_t pos, const jv *s, const jv *old, const jv *rep, int64_t count, jv *out);
+typedef enum { CASE_LOWER, CASE_UPPER, CASE_TITLE, CASE_CAPITALIZE, CASE_JINJA_TITLE } jh_case_mode;
+int jh_case(jrender *r, uint32_t pos, const jv *s, jh_case_mode mode, jv *out);
+int jh_str_method(jrender *r, uint32_t pos, const jv *s, const char *name, const jargs *a, jv *out);
+int jh_dict_items(jrender *r, uint32_t pos, const jv_dict *d, jv *out); /* list of (key, value) tuples */
 
 #endif
