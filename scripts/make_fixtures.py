@@ -318,30 +318,40 @@ def make_linear(arch, cfg, model, seqs):
     write_gguf(os.path.join(d, "model-f16.gguf"), arch, cfg, gguf_tensors(arch, cfg, sd), "f16")
 
 
-def make_bad(cfg, tensors):
-    """Malformed GGUF files for the loader's error paths (tiny: Q8_0)."""
+def make_bad(gen):
+    """Malformed GGUF files for the loader's error paths, from a micro llama
+    (hidden 32, 2 layers, 2 heads / 1 kv head of 16, vocab 64; Q8_0) so that
+    they stay a few KB."""
     d = os.path.join(OUT, "bad")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    # blk.1.attn_k.weight with 3 kv heads' rows instead of 2
-    bad = [(n, (np.concatenate([t, t[:16]], axis=0) if n == "blk.1.attn_k.weight" else t))
+    cfg = LlamaConfig(hidden_size=32, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, vocab_size=64,
+                      max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=True,
+                      rope_parameters=dict(rope_type="default", rope_theta=10000.0))
+    model = LlamaForCausalLM(cfg).eval()
+    randomize(model, gen)
+    sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    tensors = gguf_tensors("llama", cfg, sd)
+    # blk.1.attn_k.weight with 24 rows instead of 16 (1 kv head of 16)
+    bad = [(n, (np.concatenate([t, t[:8]], axis=0) if n == "blk.1.attn_k.weight" else t))
            for n, t in tensors]
     write_gguf(os.path.join(d, "wrong-shape.gguf"), "llama", cfg, bad, "q8_0")
     missing = [(n, t) for n, t in tensors if n != "blk.0.ffn_up.weight"]
     write_gguf(os.path.join(d, "missing-tensor.gguf"), "llama", cfg, missing, "q8_0")
+    extra = tensors + [("blk.0.attn_output.bias", np.zeros(32, dtype=np.float32))]
+    write_gguf(os.path.join(d, "unsupported-bias.gguf"), "llama", cfg, extra, "q8_0")
+    write_gguf(os.path.join(d, "good.gguf"), "llama", cfg, tensors, "q8_0")
 
 
 def main():
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
-    llama = None
     for arch in ARCHS:
         r = make_arch(arch, gen)
-        if arch == "llama":
-            llama = r
         if arch == "qwen2":
             make_linear(arch, r[0], r[2], r[3])
-    make_bad(*llama[:2])
+    make_bad(gen)
     total = 0
     for root, _, files in os.walk(OUT):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)

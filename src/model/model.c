@@ -152,6 +152,23 @@ static int bind_all(vc_model *m, const name_scheme *names, vc_error *err) {
     c->attn_qkv_bias = has_bias;
     c->qk_norm = has_qk_norm;
 
+    /* weights the forward has no place for would be silently ignored: refuse */
+    static const char *const unsupported_gguf[] = { "blk.0.attn_output.bias", "blk.0.ffn_gate.bias",
+                                                     "blk.0.ffn_up.bias", "blk.0.ffn_down.bias",
+                                                     "blk.0.attn_norm.bias", "blk.0.ffn_gate_exps.weight" };
+    static const char *const unsupported_hf[] = { "model.layers.0.self_attn.o_proj.bias",
+                                                  "model.layers.0.mlp.gate_proj.bias",
+                                                  "model.layers.0.mlp.up_proj.bias",
+                                                  "model.layers.0.mlp.down_proj.bias",
+                                                  "model.layers.0.input_layernorm.bias",
+                                                  "lm_head.bias" };
+    const char *const *unsupported = names == &GGUF_NAMES ? unsupported_gguf : unsupported_hf;
+    for (int i = 0; i < 6; i++)
+        if (find(&ld, unsupported[i]))
+            return vc_errorf(err, "model '%s': tensor '%s' is not supported (no output-projection "
+                             "or MLP biases, norm biases or experts in this forward)", m->path,
+                             unsupported[i]);
+
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return vc_errorf(err, "model '%s': out of memory", m->path);
     for (int i = 0; i < c->n_layers; i++) {

@@ -209,8 +209,9 @@ static int validate_batch(vc_transformer *t, const vc_kv_cache *kv, const vc_bat
     for (int s = 0; s < b->n_seqs; s++) {
         const int q0 = b->query_start[s], q1 = b->query_start[s + 1];
         const int ctx = b->context_lens[s];
-        if (q1 <= q0)
-            return vc_errorf(err, "forward: sequence %d has no tokens (query_start %d..%d)", s, q0, q1);
+        if (q0 < 0 || q1 <= q0 || q1 > b->n_tokens)
+            return vc_errorf(err, "forward: sequence %d: query_start %d..%d, expected increasing "
+                             "within 0..%d (at least one token per sequence)", s, q0, q1, b->n_tokens);
         if (ctx < q1 - q0 || (int64_t)ctx > (int64_t)b->max_blocks_per_seq * bs)
             return vc_errorf(err, "forward: sequence %d: context_len %d, expected %d..%lld "
                              "(new tokens .. max_blocks_per_seq * block_size)", s, ctx, q1 - q0,
