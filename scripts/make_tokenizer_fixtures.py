@@ -14,6 +14,9 @@ Outputs:
                       added tokens carrying lstrip/rstrip/single_word/normalized/
                       special flags; "added_tokens" holds the tokenizer.json
                       added_tokens array to patch in
+  cases-<variant>.json (llama2-meta, llama2-metasplit, qwen3-nfkc): the base
+                      tokenizer.json with the top-level fields in "patch" replaced
+                      (Metaspace pre-tokenizer instead of the normalizer, NFKC)
   cases-<name>.json   {"texts": [{"text", "add_special", "parse_special", "ids"}],
                        "decodes": [{"ids", "text", "text_skip"}]}
     ids: tokenizers' encode; text/text_skip: tokenizers' decode without / with
@@ -175,6 +178,14 @@ def added_cases(tok, rng):
     return {"added_tokens": added, "texts": cases, "decodes": decodes}
 
 
+META = {"type": "Metaspace", "replacement": "\u2581"}
+PATCHES = {
+    "llama2-meta": ("llama2", {"normalizer": None, "pre_tokenizer": dict(META, prepend_scheme="first", split=False)}),
+    "llama2-metasplit": ("llama2", {"normalizer": None, "pre_tokenizer": dict(META, prepend_scheme="always", split=True)}),
+    "qwen3-nfkc": ("qwen3", {"normalizer": {"type": "NFKC"}}),
+}
+
+
 def smollm2_tokenizer(path):
     r = gguf.GGUFReader(path)
 
@@ -231,6 +242,17 @@ def main():
             cases = added_cases(Tokenizer.from_file(os.path.join(d, "tokenizer.json")), random.Random(99))
             with open(os.path.join(OUT, f"cases-{name}-added.json"), "w") as f:
                 json.dump(cases, f, ensure_ascii=False, separators=(",", ":"))
+
+    for variant, (name, patch) in PATCHES.items():
+        with open(os.path.join(args.shared, "tokenizers", name, "tokenizer.json"), encoding="utf-8") as f:
+            j = json.load(f)
+        j.update(patch)
+        tok = Tokenizer.from_str(json.dumps(j))
+        specials = [a.content for a in tok.get_added_tokens_decoder().values() if a.special]
+        cases = make_cases(tok, sorted(specials, key=lambda s: (len(s), s))[:40], tok.get_vocab_size(), rng, n_random=60)
+        cases["patch"] = patch
+        with open(os.path.join(OUT, f"cases-{variant}.json"), "w") as f:
+            json.dump(cases, f, ensure_ascii=False, separators=(",", ":"))
 
     tok, control, n_vocab = smollm2_tokenizer(args.model)
     cases = make_cases(tok, control, n_vocab, rng)

@@ -208,19 +208,22 @@ static void run_detok_property(vc_tokenizer *t) {
     }
 }
 
-/* the base tokenizer.json with the fixture's added_tokens array patched in */
-static vc_tokenizer *open_patched(const char *name) {
+/* the base tokenizer.json with the fixture cases-<variant>.json's "patch"
+ * (top-level fields) and "added_tokens" applied */
+static vc_tokenizer *open_patched(const char *name, const char *variant) {
     char dir[512], p[1100], out_dir[512];
     assert_int_equal(tokfx_dir(name, dir, sizeof dir), 0);
-    snprintf(p, sizeof p, TOKFX_SRC "/cases-%s-added.json", name);
+    snprintf(p, sizeof p, TOKFX_SRC "/cases-%s.json", variant);
     json_error_t jerr;
     json_t *cases = json_load_file(p, 0, &jerr);
     if (!cases) fail_msg("%s: %s", p, jerr.text);
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     json_t *root = json_load_file(p, 0, &jerr);
     if (!root) fail_msg("%s: %s", p, jerr.text);
-    assert_int_equal(json_object_set(root, "added_tokens", json_object_get(cases, "added_tokens")), 0);
-    snprintf(out_dir, sizeof out_dir, TOKFX_TMP "/%s-added", name);
+    if (json_object_get(cases, "added_tokens"))
+        assert_int_equal(json_object_set(root, "added_tokens", json_object_get(cases, "added_tokens")), 0);
+    if (json_object_get(cases, "patch")) assert_int_equal(json_object_update(root, json_object_get(cases, "patch")), 0);
+    snprintf(out_dir, sizeof out_dir, TOKFX_TMP "/%s", variant);
     mkdir(out_dir, 0755);
     snprintf(p, sizeof p, "%s/tokenizer.json", out_dir);
     assert_int_equal(json_dump_file(root, p, JSON_COMPACT), 0);
@@ -234,15 +237,36 @@ static vc_tokenizer *open_patched(const char *name) {
 
 static void test_added_flags_llama2(void **state) {
     (void)state;
-    vc_tokenizer *t = open_patched("llama2");
+    vc_tokenizer *t = open_patched("llama2", "llama2-added");
     run_cases(t, "llama2-added");
     vc_tokenizer_free(t);
 }
 
 static void test_added_flags_qwen3(void **state) {
     (void)state;
-    vc_tokenizer *t = open_patched("qwen3");
+    vc_tokenizer *t = open_patched("qwen3", "qwen3-added");
     run_cases(t, "qwen3-added");
+    vc_tokenizer_free(t);
+}
+
+static void test_metaspace_first(void **state) {
+    (void)state;
+    vc_tokenizer *t = open_patched("llama2", "llama2-meta");
+    run_cases(t, "llama2-meta");
+    vc_tokenizer_free(t);
+}
+
+static void test_metaspace_split_always(void **state) {
+    (void)state;
+    vc_tokenizer *t = open_patched("llama2", "llama2-metasplit");
+    run_cases(t, "llama2-metasplit");
+    vc_tokenizer_free(t);
+}
+
+static void test_nfkc(void **state) {
+    (void)state;
+    vc_tokenizer *t = open_patched("qwen3", "qwen3-nfkc");
+    run_cases(t, "qwen3-nfkc");
     vc_tokenizer_free(t);
 }
 
@@ -339,6 +363,9 @@ int main(void) {
         cmocka_unit_test(test_cases_smollm2),
         cmocka_unit_test(test_added_flags_llama2),
         cmocka_unit_test(test_added_flags_qwen3),
+        cmocka_unit_test(test_metaspace_first),
+        cmocka_unit_test(test_metaspace_split_always),
+        cmocka_unit_test(test_nfkc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

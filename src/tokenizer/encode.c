@@ -89,24 +89,27 @@ static int emit_piece(void *vctx, const char *piece, size_t len) {
     return 0;
 }
 
-static int encode_normalized(enc_ctx *c, const char *s, size_t n) {
+static int encode_normalized(enc_ctx *c, const char *s, size_t n, bool at_origin) {
     size_t pos = 0;
     while (pos < n) {
         size_t ms = n, me = n;
         int k = c->t->n_added ? find_added(c->t, s, n, pos, true, c->parse_special, &ms, &me) : -1;
         if (k < 0) ms = me = n;
-        if (ms > pos && vc_pretokenize(c->t, c->md, s + pos, ms - pos, emit_piece, c)) return -1;
+        if (ms > pos && vc_pretokenize(c->t, c->md, s + pos, ms - pos, at_origin && pos == 0, emit_piece, c)) {
+            if (!c->err->msg[0]) vc_errorf(c->err, "tokenizer: out of memory");
+            return -1;
+        }
         if (k >= 0 && vc_idvec_push(&c->out, c->t->added[k].id)) return vc_errorf(c->err, "tokenizer: out of memory");
         pos = me;
     }
     return 0;
 }
 
-static int encode_segment(enc_ctx *c, const char *s, size_t n) {
+static int encode_segment(enc_ctx *c, const char *s, size_t n, bool at_origin) {
     char *norm;
     size_t nn;
     if (vc_tok_normalize(c->t, s, n, false, &norm, &nn, c->err)) return -1;
-    int rc = encode_normalized(c, norm, nn);
+    int rc = encode_normalized(c, norm, nn, at_origin);
     if (norm != s) free(norm);
     return rc;
 }
@@ -132,7 +135,7 @@ int vc_tokenize(const vc_tokenizer *t, const char *text, size_t len, bool add_sp
         size_t ms = len, me = len;
         int k = t->n_added ? find_added(t, text, len, pos, false, parse_special, &ms, &me) : -1;
         if (k < 0) ms = me = len;
-        if (ms > pos && encode_segment(&c, text + pos, ms - pos)) goto done;
+        if (ms > pos && encode_segment(&c, text + pos, ms - pos, pos == 0)) goto done;
         if (k >= 0 && vc_idvec_push(&c.out, t->added[k].id)) { vc_errorf(err, "vc_tokenize: out of memory"); goto done; }
         pos = me;
     }

@@ -66,7 +66,10 @@ static int load_normalizer(vc_tokenizer *t, const json_t *j, json_src *src) {
         json_array_foreach(json_object_get(j, "normalizers"), i, it) if (load_normalizer(t, it, src)) return -1;
         return 0;
     }
-    if (!strcmp(type, "NFC")) { t->nfc = true; return 0; }
+    if (!strcmp(type, "NFC")) { t->unorm = VC_UNORM_NFC; return 0; }
+    if (!strcmp(type, "NFKC")) { t->unorm = VC_UNORM_NFKC; return 0; }
+    if (!strcmp(type, "NFD")) { t->unorm = VC_UNORM_NFD; return 0; }
+    if (!strcmp(type, "NFKD")) { t->unorm = VC_UNORM_NFKD; return 0; }
     if (!strcmp(type, "Prepend")) {
         const char *p = jstr(j, "prepend");
         if (p && !strcmp(p, "\xE2\x96\x81")) { t->spm_prepend = true; return 0; }
@@ -76,7 +79,7 @@ static int load_normalizer(vc_tokenizer *t, const json_t *j, json_src *src) {
         const char *from = jstr(pat, "String"), *to = jstr(j, "content");
         if (from && to && !strcmp(from, " ") && !strcmp(to, "\xE2\x96\x81")) { t->spm_replace_space = true; return 0; }
     }
-    return vc_errorf(src->err, "%s: normalizer: unsupported %s (supported: NFC, Prepend U+2581, Replace ' ' -> U+2581)",
+    return vc_errorf(src->err, "%s: normalizer: unsupported %s (supported: NFC, NFKC, NFD, NFKD, Prepend U+2581, Replace ' ' -> U+2581)",
                      src->path, type);
 }
 
@@ -97,6 +100,19 @@ static int load_pre(vc_tokenizer *t, const json_t *j, json_src *src) {
         }
         return 0;
     }
+    if (!strcmp(type, "Metaspace")) {
+        const char *rep = jstr(j, "replacement"), *scheme = jstr(j, "prepend_scheme");
+        if (!rep || strcmp(rep, "\xE2\x96\x81"))
+            return vc_errorf(src->err, "%s: pre_tokenizer Metaspace: only replacement U+2581 is supported", src->path);
+        t->meta = true;
+        t->meta_split = jbool(j, "split", true);
+        if (!scheme) t->meta_prepend = jbool(j, "add_prefix_space", true) ? 1 : 0;   /* older files */
+        else if (!strcmp(scheme, "always")) t->meta_prepend = 1;
+        else if (!strcmp(scheme, "first")) t->meta_prepend = 2;
+        else if (!strcmp(scheme, "never")) t->meta_prepend = 0;
+        else return vc_errorf(src->err, "%s: pre_tokenizer Metaspace: unknown prepend_scheme '%s'", src->path, scheme);
+        return 0;
+    }
     if (!strcmp(type, "Digits")) {
         const char *re = jbool(j, "individual_digits", false) ? "\\p{N}" : "\\p{N}+";
         if (vc_tok_add_regex(t, re, strlen(re), src->err)) return vc_error_prefix(src->err, "%s: pre_tokenizer Digits", src->path);
@@ -113,7 +129,7 @@ static int load_pre(vc_tokenizer *t, const json_t *j, json_src *src) {
             return vc_error_prefix(src->err, "%s: pre_tokenizer Split", src->path);
         return 0;
     }
-    return vc_errorf(src->err, "%s: pre_tokenizer: unsupported type %s (supported: Sequence, Split, ByteLevel, Digits)",
+    return vc_errorf(src->err, "%s: pre_tokenizer: unsupported type %s (supported: Sequence, Split, ByteLevel, Digits, Metaspace)",
                      src->path, type);
 }
 

@@ -18,11 +18,17 @@ int vc_tok_normalize(const vc_tokenizer *t, const char *text, size_t len, bool n
     char *cur = (char *)text;
     size_t n = len;
     bool owned = false;
-    if (t->nfc && n > 0 && !is_ascii(text, n)) {   /* ASCII is already NFC */
+    if (t->unorm != VC_UNORM_NONE && n > 0 && !is_ascii(text, n)) {   /* ASCII is normalized in every form */
         utf8proc_uint8_t *dst = NULL;
-        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)n, &dst,
-                                          UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-        if (r < 0) return vc_errorf(err, "tokenizer: NFC normalization failed: %s", utf8proc_errmsg(r));
+        utf8proc_option_t opt = UTF8PROC_STABLE;
+        switch (t->unorm) {
+        case VC_UNORM_NFC: opt |= UTF8PROC_COMPOSE; break;
+        case VC_UNORM_NFKC: opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
+        case VC_UNORM_NFD: opt |= UTF8PROC_DECOMPOSE; break;
+        default: opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+        }
+        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)n, &dst, opt);
+        if (r < 0) return vc_errorf(err, "tokenizer: Unicode normalization failed: %s", utf8proc_errmsg(r));
         cur = (char *)dst;
         n = (size_t)r;
         owned = true;

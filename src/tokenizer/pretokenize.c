@@ -3,6 +3,7 @@
  * so is every gap between matches). Each regex of the sequence cuts the
  * pieces of the previous one. Compiled by PCRE2 with UTF + UCP (so \s, \p{L}
  * follow Unicode) and JIT. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
@@ -88,8 +89,38 @@ static int split_level(split_ctx *c, int level, const char *s, size_t n) {
     return 0;
 }
 
-int vc_pretokenize(const vc_tokenizer *t, pcre2_match_data *md, const char *text, size_t len, vc_piece_fn emit,
-                   void *ctx) {
+static const char META[] = "\xE2\x96\x81";   /* U+2581 */
+
+static int metaspace(split_ctx *c, const char *text, size_t len, bool at_origin) {
+    const vc_tokenizer *t = c->t;
+    size_t spaces = 0;
+    for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
+    bool starts = (len > 0 && text[0] == ' ') || (len >= 3 && !memcmp(text, META, 3));
+    bool prepend = !starts && (t->meta_prepend == 1 || (t->meta_prepend == 2 && at_origin));
+    char *s = malloc(len + 2 * spaces + 3 + 1);
+    if (!s) return -1;
+    size_t n = 0;
+    if (prepend) { memcpy(s, META, 3); n = 3; }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') { memcpy(s + n, META, 3); n += 3; }
+        else s[n++] = text[i];
+    }
+    int rc = 0;
+    if (!t->meta_split) rc = split_level(c, 0, s, n);
+    else   /* a piece starts at each U+2581 (merged with what follows it) */
+        for (size_t a = 0; a < n && !rc;) {
+            size_t b = a + (n - a >= 3 && !memcmp(s + a, META, 3) ? 3 : 0);
+            while (b < n && !(n - b >= 3 && !memcmp(s + b, META, 3))) b++;
+            rc = split_level(c, 0, s + a, b - a);
+            a = b;
+        }
+    free(s);
+    return rc;
+}
+
+int vc_pretokenize(const vc_tokenizer *t, pcre2_match_data *md, const char *text, size_t len, bool at_origin,
+                   vc_piece_fn emit, void *ctx) {
     split_ctx c = {t, md, emit, ctx};
+    if (t->meta) return metaspace(&c, text, len, at_origin);
     return split_level(&c, 0, text, len);
 }

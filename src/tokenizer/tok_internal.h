@@ -84,10 +84,17 @@ struct vc_tokenizer {
     bool ignore_merges;    /* a pre-token found whole in the vocabulary is not merged */
 
     /* normalization */
-    bool nfc;
+    enum { VC_UNORM_NONE, VC_UNORM_NFC, VC_UNORM_NFKC, VC_UNORM_NFD, VC_UNORM_NFKD } unorm;   /* utf8proc */
     bool spm_prepend;      /* prepend U+2581 to each non-empty text segment */
     bool spm_replace_space;/* ' ' -> U+2581 */
     bool add_prefix_space; /* byte-level: prepend ' ' when the segment does not start with one */
+
+    /* Metaspace pre-tokenizer (SentencePiece-style without a normalizer): ' ' -> U+2581,
+     * U+2581 prepended unless present (always, or only to the piece at input offset 0),
+     * and with meta_split a new piece before each U+2581 */
+    bool meta;
+    int meta_prepend;      /* 0 never, 1 always, 2 first */
+    bool meta_split;
 
     /* pre-tokenizer: regexes applied in sequence (each splits the pieces of the previous) */
     int n_regex;
@@ -156,9 +163,11 @@ size_t vc_utf8_validate(const uint8_t *s, size_t n);
 int vc_tok_add_regex(vc_tokenizer *t, const char *pattern, size_t len, vc_error *err);
 /* the regexes for a GGUF tokenizer.ggml.pre name; -1 if unknown */
 int vc_tok_set_pre_by_name(vc_tokenizer *t, const char *name, vc_error *err);
-/* calls emit(ctx, piece, len) for every pre-token of text (in order) */
+/* calls emit(ctx, piece, len) for every pre-token of text (in order);
+ * at_origin: text starts at offset 0 of the input (Metaspace prepend "first").
+ * Returns -1 if emit failed or memory ran out. */
 typedef int (*vc_piece_fn)(void *ctx, const char *piece, size_t len);
-int vc_pretokenize(const vc_tokenizer *t, pcre2_match_data *md, const char *text, size_t len,
+int vc_pretokenize(const vc_tokenizer *t, pcre2_match_data *md, const char *text, size_t len, bool at_origin,
                    vc_piece_fn emit, void *ctx);
 
 /* ---- bpe.c: merge engine ---- */
