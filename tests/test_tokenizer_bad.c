@@ -147,7 +147,7 @@ static void test_bad_tokenizer_json(void **state) {
                       "\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(unclosed\"}, \"behavior\": \"Isolated\"}}",
                       "regex");
     expect_json_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, "
-                      "\"normalizer\": {\"type\": \"NFKD\"}}", "normalizer");
+                      "\"normalizer\": {\"type\": \"Lowercase\"}}", "normalizer: unsupported Lowercase");
     expect_json_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}", "empty");
     expect_json_error("{\"model\": {\"type\": \"BPE\"", "line 1");
     expect_json_error("", "tokenizer.json");
