@@ -114,6 +114,9 @@ void vllmc_cancel(vllmc_engine *e, int64_t request_id);
  * that ran, 0 when idle, -1 on an internal error. */
 int vllmc_step(vllmc_engine *e);
 bool vllmc_has_unfinished(vllmc_engine *e);
+/* Steps until no request is unfinished (including ones added meanwhile).
+ * Returns 0, or -1 after a failed step. */
+int vllmc_run(vllmc_engine *e);
 
 typedef struct vllmc_stats {
     int64_t requests_finished;
