@@ -90,6 +90,17 @@ static void print_result(FILE *out, int index, const answer *a) {
     json_decref(o);
 }
 
+void vc_cli_print_stats(vllmc_engine *e, FILE *out) {
+    vllmc_stats s;
+    vllmc_get_stats(e, &s);
+    fprintf(out,
+            "stats: requests=%lld prompt_tokens=%lld prefill_tokens=%lld cached_tokens=%lld "
+            "generated_tokens=%lld preemptions=%lld kv_blocks=%d prefill_s=%.3f decode_s=%.3f\n",
+            (long long)s.requests_finished, (long long)s.prompt_tokens, (long long)s.prefill_tokens,
+            (long long)s.cached_tokens, (long long)s.generated_tokens, (long long)s.preemptions,
+            s.kv_blocks_total, s.prefill_seconds, s.decode_seconds);
+}
+
 static double wall_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -144,13 +155,7 @@ int vc_cli_batch(vllmc_engine *e, const char *prompts, bool raw, const vllmc_sam
                 (long long)s.generated_tokens, dt, dt > 0 ? s.generated_tokens / dt : 0);
         if (verbose) {
             for (int i = 0; i < n; i++) print_result(out, i, &answers[i]);
-            fprintf(out,
-                    "stats: requests=%lld prompt_tokens=%lld prefill_tokens=%lld cached_tokens=%lld "
-                    "generated_tokens=%lld preemptions=%lld kv_blocks=%d prefill_s=%.3f decode_s=%.3f\n",
-                    (long long)s.requests_finished, (long long)s.prompt_tokens,
-                    (long long)s.prefill_tokens, (long long)s.cached_tokens,
-                    (long long)s.generated_tokens, (long long)s.preemptions, s.kv_blocks_total,
-                    s.prefill_seconds, s.decode_seconds);
+            vc_cli_print_stats(e, out);
         }
     }
     for (int i = 0; i < n; i++) {

@@ -13,6 +13,9 @@
 int vc_cli_batch(vllmc_engine *e, const char *prompts, bool raw, const vllmc_sampling_params *p,
                  bool verbose, FILE *out);
 
+/* The engine's counters on one "stats: key=value ..." line. */
+void vc_cli_print_stats(vllmc_engine *e, FILE *out);
+
 /* Splits on '|' and trims; returns the count (malloc'd strings in *items). */
 int vc_cli_split_prompts(const char *prompts, char ***items);
 

@@ -7,6 +7,8 @@
 
 #include <editline/readline.h>
 
+#include "cli/batch.h"
+
 #define DIM "\033[2m"
 #define ITALIC_DIM "\033[2;3m"
 #define RESET "\033[0m"
@@ -163,7 +165,7 @@ int vc_chat_run(vllmc_engine *e, const vllmc_sampling_params *p, const char *sys
         history_push(&h, "system", system_prompt);
         n_fixed = 1;
     }
-    printf("vllmc chat with %s (context %d tokens). /reset forgets, /exit quits, Ctrl-C stops an answer.\n",
+    printf("vllmc chat with %s (context %d tokens). /reset forgets, /stats counts, /exit quits, Ctrl-C stops an answer.\n",
            vllmc_model_name(e), vllmc_max_model_len(e));
     fflush(stdout);
     char err[1024];
@@ -176,6 +178,12 @@ int vc_chat_run(vllmc_engine *e, const vllmc_sampling_params *p, const char *sys
         if (!*s) { free(line); continue; }
         if (tty_in) add_history(s);
         if (!strcmp(s, "/exit") || !strcmp(s, "/quit")) { free(line); break; }
+        if (!strcmp(s, "/stats")) {
+            vc_cli_print_stats(e, stdout);
+            fflush(stdout);
+            free(line);
+            continue;
+        }
         if (!strcmp(s, "/reset")) {
             history_clear(&h, n_fixed);
             printf("[conversation reset]\n");

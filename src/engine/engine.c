@@ -255,15 +255,16 @@ int vllmc_engine_create(vllmc_engine **out, const vllmc_engine_options *o, char 
     {
         const char *src = vc_tokenizer_chat_template(en->tok);
         int bos = vc_tokenizer_bos(en->tok), eos = vc_tokenizer_eos(en->tok);
-        const char *bos_text = bos >= 0 ? vc_tokenizer_token_text(en->tok, bos) : "";
-        const char *eos_text = eos >= 0 ? vc_tokenizer_token_text(en->tok, eos) : "";
+        const char *bos_text = bos >= 0 ? vc_tokenizer_token_text(en->tok, bos) : NULL;
+        const char *eos_text = eos >= 0 ? vc_tokenizer_token_text(en->tok, eos) : NULL;
         vc_error te = {{0}};
-        if ((src || o->chat_template) &&
-            vc_chat_template_create(&en->tmpl, src, o->chat_template, bos_text ? bos_text : "",
-                                    eos_text ? eos_text : "", &te)) {
+        /* the model's template, an override, or a built-in fallback (with a note) */
+        if (vc_chat_template_create(&en->tmpl, src, o->chat_template, bos_text, eos_text, &te)) {
             if (o->chat_template) { e = te; goto fail; }
-            fprintf(stderr, "vllmc: warning: the model's chat template is not usable (%s)\n", te.msg);
+            fprintf(stderr, "vllmc: warning: no usable chat template (%s)\n", te.msg);
             en->tmpl = NULL;
+        } else if (vc_chat_template_note(en->tmpl)) {
+            fprintf(stderr, "vllmc: note: %s\n", vc_chat_template_note(en->tmpl));
         }
     }
     en->max_model_len = cfg->max_seq_len > 0 ? cfg->max_seq_len : 4096;
