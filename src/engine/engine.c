@@ -24,6 +24,7 @@
 #include "engine/stop.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/quantize_model.h"
 #include "model/transformer.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -227,7 +228,6 @@ int vllmc_engine_create(vllmc_engine **out, const vllmc_engine_options *o, char 
         snprintf(err, err_len, "KV dtype '%s': expected bf16, f16 or f32", o->kv_dtype);
         return -1;
     }
-    if (o->quant) return set_err(err, err_len, "--quant: in-situ quantization is not built in yet");
     vllmc_engine *en = calloc(1, sizeof *en);
     if (!en) return set_err(err, err_len, "engine: out of memory");
     pthread_mutex_init(&en->lock, NULL);
@@ -238,6 +238,12 @@ int vllmc_engine_create(vllmc_engine **out, const vllmc_engine_options *o, char 
     en->seed_counter = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
     if (vc_model_open(&en->model, o->model_path, &e)) goto fail;
+    if (o->quant) {   /* in-situ quantization of a safetensors model's weights */
+        vc_dtype mix;
+        if (vc_quant_parse(o->quant, &mix, &e) ||
+            vc_model_quantize(en->model, mix, o->n_threads, o->show_progress, &e))
+            goto fail;
+    }
     const vc_config *cfg = &en->model->cfg;
     if (o->show_progress) prefault_weights(en->model, isatty(2));
     if (en->model->gguf) {
