@@ -663,9 +663,12 @@ static void drain_intake(vllmc_engine *e) {
     int n_cancels = e->n_cancels;
     int64_t cancels[64];
     if (n_cancels > 64) n_cancels = 64;    /* the rest next step */
-    memcpy(cancels, e->cancels, (size_t)n_cancels * sizeof *cancels);
-    memmove(e->cancels, e->cancels + n_cancels, (size_t)(e->n_cancels - n_cancels) * sizeof *cancels);
-    e->n_cancels -= n_cancels;
+    if (n_cancels > 0) {
+        memcpy(cancels, e->cancels, (size_t)n_cancels * sizeof *cancels);
+        memmove(e->cancels, e->cancels + n_cancels,
+                (size_t)(e->n_cancels - n_cancels) * sizeof *cancels);
+        e->n_cancels -= n_cancels;
+    }
     pthread_mutex_unlock(&e->lock);
 
     /* keep the live list in arrival order: append */
