@@ -27,6 +27,8 @@ pyhave() { python3 -c "import $1" 2>/dev/null; }
 pyhave pytest || $PIP pytest
 pyhave openai || $PIP openai
 pyhave numpy  || $PIP numpy
+# the interactive-chat test drives --i through a pseudo-terminal
+pyhave pexpect || $PIP pexpect
 # gguf-py: e2e tests check that our GGUF exports read back in another reader
 pyhave gguf   || $PIP gguf
 

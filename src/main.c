@@ -89,18 +89,15 @@ static int parse_float(const char *flag, const char *v, float *out) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    if (vc_cli_is_quant_mode(argc, argv)) {
-        int rc = vc_cli_quant_main(&argc, &argv);   /* may rewrite argv to go on */
-        if (rc != VC_CLI_CONTINUE) return rc;
-    }
+/* Parses the flags and runs the chosen mode; `stops` has room for argc
+ * entries (the --stop strings point into argv). */
+static int run(int argc, char **argv, const char **stops) {
     vllmc_engine_options eo = vllmc_engine_default_options();
     vllmc_sampling_params sp = vllmc_default_sampling();
     const char *prompts = NULL, *system_prompt = NULL;
     bool chat = false, server = false, raw = false, verbose = false;
     long long max_tokens = 4096;
     bool max_given = false;
-    const char **stops = calloc((size_t)argc, sizeof *stops);
     int n_stops = 0;
     const char *host = NULL, *api_key = NULL, *tok_file = NULL;
     bool detokenize = false;
@@ -211,6 +208,20 @@ int main(int argc, char **argv) {
 #endif
     }
     vllmc_engine_free(e);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (vc_cli_is_quant_mode(argc, argv)) {
+        int rc = vc_cli_quant_main(&argc, &argv);   /* may rewrite argv to go on */
+        if (rc != VC_CLI_CONTINUE) return rc;
+    }
+    const char **stops = calloc((size_t)argc, sizeof *stops);
+    if (!stops) {
+        fprintf(stderr, "vllmc: out of memory\n");
+        return 1;
+    }
+    int rc = run(argc, argv, stops);
     free(stops);
     return rc;
 }

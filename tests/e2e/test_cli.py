@@ -3,6 +3,7 @@ invariance (alone vs batched, with preemption, with prefix caching on and
 off), prefix caching, sampling determinism, stop strings, penalties, and the
 engine's refusals. Greedy unless stated; short outputs to keep it quick."""
 import collections
+import pytest
 
 from vllmc_cli import DECODE_RE, PREFILL_RE, run
 
@@ -67,6 +68,7 @@ def test_paris_and_haiku():
     assert float(m.group(3)) > 0
 
 
+@pytest.mark.heavy
 def test_batch_invariance():
     """Each of 32 prompts gives the same greedy tokens alone (a batch of one,
     no prefix cache) as inside a batch of 32, with the prefix cache on or off,
@@ -106,6 +108,7 @@ def long_prefix():
     return " ".join(words)
 
 
+@pytest.mark.heavy
 def test_prefix_cache_500_tokens():
     prefix = long_prefix()
     prompts = [prefix + " Which box holds the most stones?", prefix + " What color is box 14?"]
@@ -127,6 +130,7 @@ def test_prefix_cache_500_tokens():
     assert on.texts() == off.texts()
 
 
+@pytest.mark.heavy
 def test_seed_alone_and_in_batch():
     sampling = ["--temperature", 0.9, "--top-p", 0.95, "--max", 16, "--verbose"]
     p = "Write a sentence about a dragon."
@@ -161,6 +165,7 @@ def max_repeats(tokens):
     return max(collections.Counter(tokens).values())
 
 
+@pytest.mark.heavy
 def test_penalties():
     """Expectation: with greedy decoding, a frequency penalty of 1.5 lowers the
     largest number of times one token occurs in the answer; a presence

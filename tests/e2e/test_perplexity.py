@@ -4,6 +4,7 @@ one llama-perplexity printed (tests/fixtures/quantize/ppl_ref.json, made by
 scripts/make_quantize_fixtures.py). Not bit-equal: llama.cpp rounds the
 activations to 8 bits inside its quantized dot products, we keep them float."""
 import json
+import pytest
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ def run(*args):
     return subprocess.run([VLLMC, *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.heavy
 def test_perplexity_matches_llama_cpp():
     r = run("--w", REF["model"], "--perplexity", REF["text"], "--ctx", str(REF["ctx"]),
             "--chunks", str(REF["chunks"]), "--threads", "2")
