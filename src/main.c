@@ -33,6 +33,16 @@ static void usage(FILE *f) {
             "  --prompts \"a | b\"     batched completion of '|'-separated prompts\n"
             "  --i                   interactive chat\n"
             "  --server              OpenAI-compatible HTTP server (--host, --port, --api-key)\n"
+            "  --host ADDR           server address (default 127.0.0.1)\n"
+            "  --port N              server port (default 8000; 0 = any free port)\n"
+            "  --api-key KEY         require 'Authorization: Bearer KEY' on /v1/*, /tokenize, /detokenize\n"
+            "  --served-model-name NAME  the model name the API reports (default: the file's)\n"
+            "  --max-pending N       generation requests admitted at once; more get 429 (default 256)\n"
+            "  --max-connections N   open HTTP connections (default 512)\n"
+            "  --idle-timeout S      close a connection idle this long (default 30)\n"
+            "  --read-timeout S      a request body must arrive within S seconds (default 30)\n"
+            "  --max-body-kb N       larger request bodies get 413 (default 1024)\n"
+            "  --quiet               no access log on stderr\n"
             "  --raw                 no chat template on --prompts\n"
             "  --system TEXT         system message for --i\n"
             "  --d DEVICE            cpu (default) or cuda\n"
@@ -99,9 +109,10 @@ static int run(int argc, char **argv, const char **stops) {
     long long max_tokens = 4096;
     bool max_given = false;
     int n_stops = 0;
-    const char *host = NULL, *api_key = NULL, *tok_file = NULL;
-    bool detokenize = false;
-    long long port = -1;
+    const char *host = NULL, *api_key = NULL, *tok_file = NULL, *served_name = NULL;
+    bool detokenize = false, quiet = false;
+    long long port = -1, max_pending = -1, max_connections = -1, idle_timeout = -1, read_timeout = -1,
+              max_body_kb = -1;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -132,6 +143,13 @@ static int run(int argc, char **argv, const char **stops) {
         else if (!strcmp(a, "--host")) { NEED_VALUE(); host = v; }
         else if (!strcmp(a, "--api-key")) { NEED_VALUE(); api_key = v; }
         else if (!strcmp(a, "--port")) { NEED_VALUE(); if (parse_int(a, v, 0, 65535, &port)) return 2; }
+        else if (!strcmp(a, "--served-model-name")) { NEED_VALUE(); served_name = v; }
+        else if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "--max-pending")) { NEED_VALUE(); if (parse_int(a, v, 1, 1 << 20, &max_pending)) return 2; }
+        else if (!strcmp(a, "--max-connections")) { NEED_VALUE(); if (parse_int(a, v, 1, 1 << 16, &max_connections)) return 2; }
+        else if (!strcmp(a, "--idle-timeout")) { NEED_VALUE(); if (parse_int(a, v, 1, 1 << 20, &idle_timeout)) return 2; }
+        else if (!strcmp(a, "--read-timeout")) { NEED_VALUE(); if (parse_int(a, v, 1, 1 << 20, &read_timeout)) return 2; }
+        else if (!strcmp(a, "--max-body-kb")) { NEED_VALUE(); if (parse_int(a, v, 1, 1 << 20, &max_body_kb)) return 2; }
         else if (!strcmp(a, "--kvmem")) { NEED_VALUE(); if (parse_int(a, v, 1, 1ll << 30, &x)) return 2; eo.kvmem_mb = x; }
         else if (!strcmp(a, "--max")) { NEED_VALUE(); if (parse_int(a, v, 1, 1 << 30, &max_tokens)) return 2; max_given = true; }
         else if (!strcmp(a, "--ctx")) { NEED_VALUE(); if (parse_int(a, v, 2, 1 << 30, &x)) return 2; eo.max_model_len = (int)x; }
@@ -196,13 +214,21 @@ static int run(int argc, char **argv, const char **stops) {
         if (host) so.host = host;
         if (port >= 0) so.port = (int)port;
         if (api_key) so.api_key = api_key;
+        if (served_name) so.served_model_name = served_name;
+        if (max_pending > 0) so.max_pending = (int)max_pending;
+        if (max_connections > 0) so.max_connections = (int)max_connections;
+        if (idle_timeout > 0) so.idle_timeout_s = (int)idle_timeout;
+        if (read_timeout > 0) so.read_timeout_s = (int)read_timeout;
+        if (max_body_kb > 0) so.max_body_bytes = (size_t)max_body_kb * 1024;
+        so.quiet = quiet;
         vc_error ve = {{0}};
         if (vc_server_run(&so, e, &ve)) {
             fprintf(stderr, "vllmc: server: %s\n", ve.msg);
             rc = 1;
         }
 #else
-        (void)host; (void)api_key; (void)port;
+        (void)host; (void)api_key; (void)port; (void)served_name; (void)quiet; (void)max_pending;
+        (void)max_connections; (void)idle_timeout; (void)read_timeout; (void)max_body_kb;
         fprintf(stderr, "vllmc: --server is not built in yet\n");
         rc = 1;
 #endif

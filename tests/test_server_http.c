@@ -666,6 +666,14 @@ static void test_disconnect_cancels(void **state) {
     assert_int_equal(fx->f.n_cancelled, 3);
     assert_true(metric_value(fx->port, "vllmc_kv_blocks_free") == FAKE_BLOCKS);
     assert_true(metric_value(fx->port, "vllmc_num_requests_running") == 0);
+    /* the fake engine reports idle just before it sends the final events */
+    double aborted = 0;
+    for (int t = 0; t < 300 && (aborted = metric_value(fx->port, "vllmc_request_aborted_total")) != 3; t++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(aborted == 3);
+    assert_true(metric_value(fx->port, "vllmc_request_success_total") == 0);
     stop(fx);
 }
 

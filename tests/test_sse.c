@@ -243,8 +243,11 @@ static void test_metrics_text(void **state) {
     vc_metrics_count_request(m, 200);
     vc_metrics_count_request(m, 200);
     vc_metrics_count_request(m, 400);
-    vc_metrics_count_tokens(m, 10, 4);
-    vc_metrics_count_tokens(m, 0, 3);
+    vc_metrics_count_finish(m, VLLMC_FINISH_STOP, 10, 4);
+    vc_metrics_count_finish(m, VLLMC_FINISH_LENGTH, 0, 3);
+    vc_metrics_count_finish(m, VLLMC_FINISH_ABORT, 5, 1);
+    vc_metrics_count_finish(m, VLLMC_FINISH_ABORT, 0, 0);
+    vc_metrics_count_finish(m, VLLMC_FINISH_ERROR, 2, 0);
     vc_metrics_observe_ttft(m, 0.003);
     vc_metrics_observe_ttft(m, 0.3);
     vc_metrics_observe_ttft(m, 1000);
@@ -257,8 +260,11 @@ static void test_metrics_text(void **state) {
     assert_int_equal(len, strlen(text));
     assert_true(metric(text, "vllmc_http_requests_total{status=\"200\"}") == 2);
     assert_true(metric(text, "vllmc_http_requests_total{status=\"400\"}") == 1);
-    assert_true(metric(text, "vllmc_prompt_tokens_total") == 10);
-    assert_true(metric(text, "vllmc_generation_tokens_total") == 7);
+    assert_true(metric(text, "vllmc_prompt_tokens_total") == 17);
+    assert_true(metric(text, "vllmc_generation_tokens_total") == 8);
+    assert_true(metric(text, "vllmc_request_success_total") == 2);
+    assert_true(metric(text, "vllmc_request_aborted_total") == 2);
+    assert_true(metric(text, "vllmc_request_failed_total") == 1);
     assert_true(metric(text, "vllmc_num_requests_running") == 2);
     assert_true(metric(text, "vllmc_num_requests_waiting") == 1);
     assert_true(metric(text, "vllmc_kv_blocks_free") == 75);

@@ -29,7 +29,8 @@ typedef struct histogram {
 struct vc_metrics {
     pthread_mutex_t mu;
     uint64_t requests_by_status[N_STATUS];
-    uint64_t prompt_tokens, generated_tokens, finished_generations;
+    uint64_t prompt_tokens, generated_tokens;
+    uint64_t succeeded, aborted, failed;   /* finished generations by how they ended */
     histogram ttft, tpot;
 };
 
@@ -57,12 +58,15 @@ void vc_metrics_count_request(vc_metrics *m, int status) {
     pthread_mutex_unlock(&m->mu);
 }
 
-void vc_metrics_count_tokens(vc_metrics *m, int prompt_tokens, int generated_tokens) {
+void vc_metrics_count_finish(vc_metrics *m, vllmc_finish_reason finish, int prompt_tokens,
+                             int generated_tokens) {
     if (!m) return;
     pthread_mutex_lock(&m->mu);
     m->prompt_tokens += (uint64_t)(prompt_tokens > 0 ? prompt_tokens : 0);
     m->generated_tokens += (uint64_t)(generated_tokens > 0 ? generated_tokens : 0);
-    m->finished_generations++;
+    if (finish == VLLMC_FINISH_ABORT) m->aborted++;
+    else if (finish == VLLMC_FINISH_ERROR) m->failed++;
+    else m->succeeded++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -129,8 +133,14 @@ int vc_metrics_render(vc_metrics *m, const vllmc_stats *s, char **out, size_t *l
         if (m->requests_by_status[st])
             put(&t, "vllmc_http_requests_total{status=\"%d\"} %llu\n", st,
                 (unsigned long long)m->requests_by_status[st]);
-    put_metric(&t, "vllmc_request_success_total", "counter", "Generations (choices) finished.");
-    put(&t, "vllmc_request_success_total %llu\n", (unsigned long long)m->finished_generations);
+    put_metric(&t, "vllmc_request_success_total", "counter",
+               "Generations (choices) finished by a stop condition or the length limit.");
+    put(&t, "vllmc_request_success_total %llu\n", (unsigned long long)m->succeeded);
+    put_metric(&t, "vllmc_request_aborted_total", "counter",
+               "Generations (choices) cancelled: the client went away or the server stopped.");
+    put(&t, "vllmc_request_aborted_total %llu\n", (unsigned long long)m->aborted);
+    put_metric(&t, "vllmc_request_failed_total", "counter", "Generations (choices) the engine failed.");
+    put(&t, "vllmc_request_failed_total %llu\n", (unsigned long long)m->failed);
     put_metric(&t, "vllmc_prompt_tokens_total", "counter", "Prompt tokens of finished generations.");
     put(&t, "vllmc_prompt_tokens_total %llu\n", (unsigned long long)m->prompt_tokens);
     put_metric(&t, "vllmc_generation_tokens_total", "counter", "Generated tokens of finished generations.");

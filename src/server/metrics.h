@@ -18,8 +18,11 @@ void vc_metrics_free(vc_metrics *m);
 
 /* one finished HTTP request with its status code */
 void vc_metrics_count_request(vc_metrics *m, int status);
-/* one finished generation (choice): its prompt and generated token counts */
-void vc_metrics_count_tokens(vc_metrics *m, int prompt_tokens, int generated_tokens);
+/* one finished generation (choice): its prompt and generated token counts and
+ * how it ended (stop/length count as success; abort = cancelled, e.g. the
+ * client went away; error = the engine failed) */
+void vc_metrics_count_finish(vc_metrics *m, vllmc_finish_reason finish, int prompt_tokens,
+                             int generated_tokens);
 /* seconds from arrival to the first generated token */
 void vc_metrics_observe_ttft(vc_metrics *m, double seconds);
 /* seconds between two consecutive generated tokens of one sequence */

@@ -302,7 +302,7 @@ static void on_output(const vllmc_output *o, void *user) {
     pthread_mutex_unlock(&j->mu);
     if (!ok && ev) event_free(ev);
     if (o->finish != VLLMC_FINISH_NONE) {
-        vc_metrics_count_tokens(s->metrics, c->index % j->req.n == 0 ? o->prompt_tokens : 0,
+        vc_metrics_count_finish(s->metrics, o->finish, c->index % j->req.n == 0 ? o->prompt_tokens : 0,
                                 o->completion_tokens);
         job_unref(j);   /* the engine's reference */
     }
