@@ -66,6 +66,12 @@ def user(text):
     return [{"role": "user", "content": text}]
 
 
+def short_chat(text):
+    """A chat with few prompt tokens (the template's default system prompt
+    is long): what the sanitizer-build tests use."""
+    return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+
+
 def assert_valid_after(s):
     """The server still serves: a tokenize and a 1-token generation succeed."""
     st, body = s.post_json("/tokenize", {"prompt": "still alive"})
@@ -123,6 +129,7 @@ def test_tokenize_matches_hf_and_cli(srv, tmp_path):
 # ---- generation -------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_chat_nonstream_usage(srv):
     c = client(srv)
     r = c.chat.completions.create(model=model_of(srv), messages=user("What is the capital of France?"),
@@ -140,6 +147,7 @@ def test_chat_nonstream_usage(srv):
     assert r.usage.total_tokens == tok["count"] + 4
 
 
+@pytest.mark.heavy
 def test_completion_usage_equals_tokenizer_counts(srv):
     c = client(srv)
     for case in hf_cases(12)[9:12]:
@@ -155,6 +163,7 @@ def test_completion_usage_equals_tokenizer_counts(srv):
     assert r.usage.prompt_tokens == len(ids)
 
 
+@pytest.mark.heavy
 def test_stream_equals_nonstream(srv):
     """Greedy: streamed deltas join to the non-streamed text; usage only when
     asked, and then equal to the non-streamed usage."""
@@ -195,7 +204,7 @@ def test_sse_bytes_framing_curl(srv):
     """The raw bytes of a streamed chat as OpenAI frames them: role chunk,
     content chunks, a finish chunk, the usage chunk, [DONE]."""
     head, raw = curl_stream(srv, "/v1/chat/completions",
-                            {"messages": user("Hi"), "max_tokens": 3, "temperature": 0, "ignore_eos": True,
+                            {"messages": short_chat("Hi"), "max_tokens": 2, "temperature": 0, "ignore_eos": True,
                              "stream": True, "stream_options": {"include_usage": True}})
     assert head.startswith("HTTP/1.1 200")
     assert "content-type: text/event-stream" in head.lower()
@@ -211,14 +220,16 @@ def test_sse_bytes_framing_curl(srv):
         (c0,) = ch["choices"]
         assert set(c0["delta"]) == {"content"} and c0["finish_reason"] is None
     assert finish["choices"] == [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "length"}]
-    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 3
-    assert usage["usage"]["total_tokens"] == usage["usage"]["prompt_tokens"] + 3
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 2
+    assert usage["usage"]["total_tokens"] == usage["usage"]["prompt_tokens"] + 2
+    st, tok = srv.post_json("/tokenize", {"messages": short_chat("Hi")})
+    assert usage["usage"]["prompt_tokens"] == tok["count"]
     for ch in chunks:
         assert ch["object"] == "chat.completion.chunk" and ch["id"] == first["id"]
         assert ch["created"] == first["created"] and ch["model"] == os.path.basename(MODEL)
 
     # completions, no usage asked: text chunks, a finish chunk, [DONE]
-    head, raw = curl_stream(srv, "/v1/completions", {"prompt": "Once upon a time", "max_tokens": 3, "temperature": 0,
+    head, raw = curl_stream(srv, "/v1/completions", {"prompt": "Once upon a time", "max_tokens": 2, "temperature": 0,
                                                      "ignore_eos": True, "stream": True})
     events = sse_events(raw)
     assert events[-1] == "[DONE]"
@@ -226,12 +237,10 @@ def test_sse_bytes_framing_curl(srv):
     assert all(ch["object"] == "text_completion" and "usage" not in ch or ch.get("usage") is None for ch in chunks)
     assert [ch["choices"][0]["finish_reason"] for ch in chunks] == [None] * (len(chunks) - 1) + ["length"]
     assert chunks[-1]["choices"][0]["text"] == ""
-    text = "".join(ch["choices"][0]["text"] for ch in chunks)
-    st, body = srv.post_json("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 3, "temperature": 0,
-                                                 "ignore_eos": True})
-    assert st == 200 and body["choices"][0]["text"] == text
+    assert "".join(ch["choices"][0]["text"] for ch in chunks)
 
 
+@pytest.mark.heavy
 def test_max_tokens_and_max_completion_tokens(srv):
     c = client(srv)
     r = c.chat.completions.create(model=model_of(srv), messages=user("Count to ten."), max_tokens=2,
@@ -242,6 +251,7 @@ def test_max_tokens_and_max_completion_tokens(srv):
     assert r.usage.completion_tokens == 3 and r.choices[0].finish_reason == "length"
 
 
+@pytest.mark.heavy
 def test_logprobs(srv):
     c = client(srv)
     r = c.chat.completions.create(model=model_of(srv), messages=user("What is 2+2?"), max_tokens=4,
@@ -381,7 +391,7 @@ def test_api_key(tight):
     assert tight.request("GET", "/health")[0] == 200 and tight.request("GET", "/metrics")[0] == 200
     c = client(tight, key=KEY)
     assert [m.id for m in c.models.list().data] == [SERVED]
-    r = c.chat.completions.create(model=SERVED, messages=user("Hi"), max_tokens=1, temperature=0)
+    r = c.completions.create(model=SERVED, prompt="Hi", max_tokens=1, temperature=0)
     assert r.model == SERVED and r.usage.completion_tokens == 1
     # the file's model name is accepted too; another name is not
     c.completions.create(model=os.path.basename(MODEL), prompt="Hi", max_tokens=1)
@@ -670,18 +680,14 @@ def test_clients_killed_mid_stream_free_blocks(srv):
     """Streams closed after a few chunks and non-streamed requests closed while
     they generate: every KV block returns, every generation counts as aborted."""
     before = srv.metrics()
-    socks = []
-    for i in range(3):
-        socks.append(open_stream(srv.port, "/v1/chat/completions",
-                                 {"messages": user(f"Tell me a long story number {i}."), "max_tokens": 1000,
-                                  "ignore_eos": True, "stream": True}))
-        socks.append(open_stream(srv.port, "/v1/completions",
-                                 {"prompt": f"Chapter {i}.", "max_tokens": 1000, "ignore_eos": True,
-                                  "stream": True, "n": 2}))
+    # short raw prompts: prefill is what costs under ASan (chat streams hang up the same way)
+    socks = [open_stream(srv.port, "/v1/completions", {"prompt": f"Chapter {n}.", "max_tokens": 1000,
+                                                        "ignore_eos": True, "stream": True, "n": n})
+             for n in (1, 2, 1)]
     for s in socks:
-        read_events(s, 3)
+        read_events(s, 2)
     m = srv.metrics()
-    assert m["vllmc_kv_blocks_used"] > 0 and m["vllmc_num_requests_running"] + m["vllmc_num_requests_waiting"] == 9
+    assert m["vllmc_kv_blocks_used"] > 0 and m["vllmc_num_requests_running"] + m["vllmc_num_requests_waiting"] == 4
     for s in socks:
         s.close()
     t0 = time.monotonic()
@@ -696,7 +702,7 @@ def test_clients_killed_mid_stream_free_blocks(srv):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         m = srv.metrics()
-        if m["vllmc_generation_tokens_total"] >= 0 and m["vllmc_num_requests_running"] == 2:
+        if m["vllmc_num_requests_running"] == 2:
             break
         time.sleep(0.02)
     assert m["vllmc_num_requests_running"] == 2
@@ -704,12 +710,12 @@ def test_clients_killed_mid_stream_free_blocks(srv):
         s.close()
     m = srv.wait_idle(timeout=60)
     assert m["vllmc_kv_blocks_used"] == 0 and m["vllmc_num_requests_running"] == 0
-    # 3 chat + 3x2 completion choices + 2 non-streamed
+    # 1 + 2 + 1 streamed choices + 2 non-streamed
     deadline = time.monotonic() + 10
-    while m["vllmc_request_aborted_total"] - before["vllmc_request_aborted_total"] < 11 and time.monotonic() < deadline:
+    while m["vllmc_request_aborted_total"] - before["vllmc_request_aborted_total"] < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
         m = srv.metrics()
-    assert m["vllmc_request_aborted_total"] - before["vllmc_request_aborted_total"] == 11
+    assert m["vllmc_request_aborted_total"] - before["vllmc_request_aborted_total"] == 6
     assert m["vllmc_request_success_total"] == before["vllmc_request_success_total"]
     assert m.get('vllmc_http_requests_total{status="499"}', 0) - before.get('vllmc_http_requests_total{status="499"}', 0) == 2
     assert_valid_after(srv)
