@@ -137,6 +137,11 @@ int vllmc_tokenize(vllmc_engine *e, const char *text, bool add_special, int32_t 
                    char *err, size_t err_len);
 int vllmc_detokenize(vllmc_engine *e, const int32_t *ids, int n, char **text, char *err,
                      size_t err_len);
+/* The raw bytes one token adds to decoded text (*bytes malloc'd, *len bytes,
+ * NUL-terminated for convenience): a piece of a UTF-8 character stays as it
+ * is (vllmc_detokenize would give U+FFFD), a special token gives its text.
+ * For log-probabilities. -1 for an id out of range. */
+int vllmc_token_bytes(vllmc_engine *e, int32_t id, char **bytes, size_t *len, char *err, size_t err_len);
 typedef struct vllmc_message {
     const char *role;
     const char *content;

@@ -109,6 +109,7 @@ static int fake_step(void *ctx) {
             if (q->logprobs) {
                 lps[0] = (vllmc_logprob){tok, -0.5f};
                 for (int k = 1; k <= q->logprobs && k < 9; k++) lps[k] = (vllmc_logprob){(int32_t)('a' + k - 1), -1.0f * k};
+                if (q->logprobs >= 3) lps[3].token = 0xF0;   /* a lone UTF-8 lead byte */
                 o.logprobs = lps;
                 o.n_top_logprobs = q->logprobs < 8 ? q->logprobs : 8;
             }
@@ -163,11 +164,30 @@ static int fake_detokenize(void *ctx, const int32_t *ids, int n, char **text, ch
             snprintf(err, err_len, "token id %d out of range", ids[i]);
             return -1;
         }
-        if (ids[i] < 256) out[w++] = (char)ids[i];
+        if (ids[i] < 0x80) out[w++] = (char)ids[i];
+        else if (ids[i] < 256) w += (size_t)sprintf(out + w, "\xEF\xBF\xBD");   /* lossy, as the real one */
         else w += (size_t)sprintf(out + w, "w%d ", ids[i] - 300 + 1);
     }
     out[w] = 0;
     *text = out;
+    return 0;
+}
+
+static int fake_token_bytes(void *ctx, int32_t id, char **bytes, size_t *len, char *err, size_t err_len) {
+    (void)ctx;
+    if (id < 0 || id >= 100000) {
+        snprintf(err, err_len, "token id %d out of range", id);
+        return -1;
+    }
+    char *out = malloc(16);
+    if (id < 256) {
+        out[0] = (char)id;   /* raw: 0xF0 stays 0xF0 */
+        out[1] = 0;
+        *len = 1;
+    } else {
+        *len = (size_t)sprintf(out, "w%d ", id - 300 + 1);
+    }
+    *bytes = out;
     return 0;
 }
 
@@ -196,6 +216,7 @@ static fixture *start(vc_server_options o) {
     vc_server_engine eng = {.ctx = &fx->f, .add_request = fake_add, .cancel = fake_cancel, .step = fake_step,
                             .has_unfinished = fake_unfinished, .get_stats = fake_stats, .model_name = fake_name,
                             .max_model_len = fake_ctx_len, .tokenize = fake_tokenize, .detokenize = fake_detokenize,
+                            .token_bytes = fake_token_bytes,
                             .apply_chat_template = fake_template};
     o.host = "127.0.0.1";
     o.port = 0;
@@ -555,6 +576,29 @@ static int sse_events(char *body, char **ev, int max) {
     return n;
 }
 
+/* logprob "bytes" are a token's raw bytes (a piece of a UTF-8 character
+ * included); its "token" string shows U+FFFD */
+static void test_logprob_raw_bytes(void **state) {
+    (void)state;
+    fixture *fx = start(vc_server_default_options());
+    response r = request(fx->port, "POST", "/v1/chat/completions", NULL, CHAT1 ",\"max_tokens\":1,\"logprobs\":true,\"top_logprobs\":3}");
+    assert_int_equal(r.status, 200);
+    json_t *j = json_of(&r);
+    json_t *e = json_array_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs"), "content"), 0);
+    json_t *alt = json_array_get(json_object_get(e, "top_logprobs"), 2);
+    assert_string_equal(json_string_value(json_object_get(alt, "token")), "\xEF\xBF\xBD");
+    json_t *bytes = json_object_get(alt, "bytes");
+    assert_int_equal(json_array_size(bytes), 1);
+    assert_int_equal(json_integer_value(json_array_get(bytes, 0)), 0xF0);
+    /* the chosen token's bytes are its text */
+    bytes = json_object_get(e, "bytes");
+    assert_int_equal(json_array_size(bytes), 3);
+    assert_int_equal(json_integer_value(json_array_get(bytes, 0)), 'w');
+    json_decref(j);
+    response_free(&r);
+    stop(fx);
+}
+
 static void test_stream_framing(void **state) {
     (void)state;
     fixture *fx = start(vc_server_default_options());
@@ -788,7 +832,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),          cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_bad_requests),    cmocka_unit_test(test_chat_nonstream),
-        cmocka_unit_test(test_stream_framing),  cmocka_unit_test(test_disconnect_cancels),
+        cmocka_unit_test(test_logprob_raw_bytes), cmocka_unit_test(test_stream_framing),  cmocka_unit_test(test_disconnect_cancels),
         cmocka_unit_test(test_queue_full_429),  cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_slow_engine_not_timed_out), cmocka_unit_test(test_shutdown_in_flight),
     };

@@ -166,6 +166,49 @@ static void run_cases(vc_tokenizer *t, const char *name) {
     json_decref(root);
 }
 
+/* byte-level BPE: the raw bytes of the Hugging Face ids of every case join
+ * into the case's text (pieces of UTF-8 characters included) */
+static void run_token_bytes(vc_tokenizer *t, const char *name) {
+    char p[512];
+    snprintf(p, sizeof p, TOKFX_SRC "/cases-%s.json", name);
+    json_error_t jerr;
+    json_t *root = json_load_file(p, 0, &jerr);
+    if (!root) fail_msg("%s: %s", p, jerr.text);
+    size_t i;
+    const json_t *c;
+    int n_checked = 0, n_split = 0;
+    json_array_foreach(json_object_get(root, "texts"), i, c) {
+        if (json_is_true(json_object_get(c, "add_special"))) continue;   /* BOS/EOS are not in the text */
+        const json_t *jt = json_object_get(c, "text");
+        int n;
+        int32_t *ids = json_ids(json_object_get(c, "ids"), &n);
+        size_t cap = 64, len = 0;
+        char *buf = malloc(cap);
+        for (int k = 0; k < n; k++) {
+            size_t bl;
+            const char *b = vc_tokenizer_token_bytes(t, ids[k], &bl);
+            assert_non_null(b);
+            json_t *js = json_stringn(b, bl);   /* NULL: not valid UTF-8 alone */
+            if (!js) n_split++;
+            json_decref(js);
+            while (len + bl + 1 > cap) buf = realloc(buf, cap *= 2);
+            memcpy(buf + len, b, bl);
+            len += bl;
+        }
+        if (len != json_string_length(jt) || memcmp(buf, json_string_value(jt), len))
+            fail_msg("%s case %zu: token bytes join to [%.*s], not [%s]", name, i, (int)len, buf, json_string_value(jt));
+        n_checked++;
+        free(buf);
+        free(ids);
+    }
+    assert_true(n_checked > 100);
+    assert_true(n_split > 10);   /* the cases do split characters across tokens */
+    size_t bl;
+    assert_null(vc_tokenizer_token_bytes(t, -1, &bl));
+    assert_null(vc_tokenizer_token_bytes(t, vc_tokenizer_vocab_size(t), &bl));
+    json_decref(root);
+}
+
 /* random id streams: streaming == one-shot decode, every delta valid UTF-8 */
 static void run_detok_property(vc_tokenizer *t) {
     uint64_t state = 0x9E3779B97F4A7C15ull;
@@ -288,6 +331,7 @@ static void test_cases_llama3(void **state) {
     (void)state;
     vc_tokenizer *t = open_dir("llama3");
     run_cases(t, "llama3");
+    run_token_bytes(t, "llama3");
     run_detok_property(t);
     vc_tokenizer_free(t);
 }
@@ -337,6 +381,7 @@ static void test_cases_smollm2(void **state) {
     vc_tokenizer *t = open_smollm2();
     run_cases(t, "smollm2");
     run_detok_property(t);
+    run_token_bytes(t, "smollm2");
     /* what the engine relies on: ids, specials and end-of-generation ids of the real model */
     assert_int_equal(vc_tokenizer_vocab_size(t), 49152);
     assert_string_equal(vc_tokenizer_token_text(t, 2), "<|im_end|>");

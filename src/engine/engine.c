@@ -388,6 +388,25 @@ int vllmc_detokenize(vllmc_engine *e, const int32_t *ids, int n, char **text, ch
     return 0;
 }
 
+int vllmc_token_bytes(vllmc_engine *e, int32_t id, char **bytes, size_t *len, char *err, size_t err_len) {
+    *bytes = NULL;
+    *len = 0;
+    size_t n;
+    const char *b = vc_tokenizer_token_bytes(e->tok, id, &n);
+    if (!b) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "token id %d out of range [0, %d)", (int)id, vc_tokenizer_vocab_size(e->tok));
+        return set_err(err, err_len, msg);
+    }
+    char *out = malloc(n + 1);
+    if (!out) return set_err(err, err_len, "out of memory");
+    memcpy(out, b, n);
+    out[n] = 0;
+    *bytes = out;
+    *len = n;
+    return 0;
+}
+
 int vllmc_apply_chat_template(vllmc_engine *e, const vllmc_message *msgs, int n,
                               bool add_generation_prompt, char **out, char *err, size_t err_len) {
     if (!e->tmpl) return set_err(err, err_len, "the model has no chat template (use raw prompts)");

@@ -325,14 +325,16 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
     return 0;
 }
 
-/* the raw text of one token (malloc'd) */
+/* the raw bytes of one token (malloc'd): a piece of a UTF-8 character stays
+ * as it is, so that the "bytes" of consecutive logprob entries join into the
+ * text (the JSON "token" string shows U+FFFD for it) */
 static char *token_bytes(job *j, int32_t id, size_t *len) {
     char *text = NULL, err[128];
-    if (j->s->eng.detokenize(j->s->eng.ctx, &id, 1, &text, err, sizeof err) || !text) {
+    if (j->s->eng.token_bytes(j->s->eng.ctx, id, &text, len, err, sizeof err) || !text) {
         free(text);
         text = strdup("");
+        *len = 0;
     }
-    *len = text ? strlen(text) : 0;
     return text;
 }
 

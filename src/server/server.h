@@ -37,6 +37,8 @@ typedef struct vc_server_engine {
     int (*tokenize)(void *ctx, const char *text, bool add_special, int32_t **ids, int *n, char *err,
                     size_t err_len);
     int (*detokenize)(void *ctx, const int32_t *ids, int n, char **text, char *err, size_t err_len);
+    /* one token's raw bytes (vllmc_token_bytes), for logprobs */
+    int (*token_bytes)(void *ctx, int32_t id, char **bytes, size_t *len, char *err, size_t err_len);
     int (*apply_chat_template)(void *ctx, const vllmc_message *msgs, int n, bool add_generation_prompt,
                                char **out, char *err, size_t err_len);
 } vc_server_engine;

@@ -23,6 +23,9 @@ static int tokenize(void *ctx, const char *text, bool add_special, int32_t **ids
 static int detokenize(void *ctx, const int32_t *ids, int n, char **text, char *err, size_t err_len) {
     return vllmc_detokenize(ctx, ids, n, text, err, err_len);
 }
+static int token_bytes(void *ctx, int32_t id, char **bytes, size_t *len, char *err, size_t err_len) {
+    return vllmc_token_bytes(ctx, id, bytes, len, err, err_len);
+}
 static int apply_chat_template(void *ctx, const vllmc_message *msgs, int n, bool add_generation_prompt,
                                char **out, char *err, size_t err_len) {
     return vllmc_apply_chat_template(ctx, msgs, n, add_generation_prompt, out, err, err_len);
@@ -32,7 +35,7 @@ vc_server_engine vc_server_engine_of(vllmc_engine *e) {
     return (vc_server_engine){.ctx = e, .add_request = add_request, .cancel = cancel, .step = step,
                               .has_unfinished = has_unfinished, .get_stats = get_stats,
                               .model_name = model_name, .max_model_len = max_model_len,
-                              .tokenize = tokenize, .detokenize = detokenize,
+                              .tokenize = tokenize, .detokenize = detokenize, .token_bytes = token_bytes,
                               .apply_chat_template = apply_chat_template};
 }
 

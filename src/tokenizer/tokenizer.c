@@ -44,3 +44,11 @@ const char *vc_tokenizer_chat_template(const vc_tokenizer *t) { return t->chat_t
 const char *vc_tokenizer_token_text(const vc_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_vocab ? vc_tok_text(t, id) : NULL;
 }
+
+const char *vc_tokenizer_token_bytes(const vc_tokenizer *t, int32_t id, size_t *len) {
+    *len = 0;
+    if (id < 0 || id >= t->n_vocab) return NULL;
+    /* a byte-fallback token <0xNN> decodes to its one byte */
+    *len = t->dec_byte_fallback && (t->flags[id] & VC_TOKF_BYTE) ? 1 : t->dec_len[id];
+    return vc_tok_dec(t, id);
+}

@@ -31,6 +31,11 @@ bool vc_tokenizer_is_special(const vc_tokenizer *t, int32_t id);
 const char *vc_tokenizer_chat_template(const vc_tokenizer *t);
 /* text of a token id as stored (e.g. "<|im_end|>"); NULL if out of range */
 const char *vc_tokenizer_token_text(const vc_tokenizer *t, int32_t id);
+/* the raw bytes token id adds to decoded text (not NUL-terminated; may be a
+ * piece of a UTF-8 character: no U+FFFD replacement; a special token gives
+ * its content; SentencePiece's leading-space strip is not applied); NULL if
+ * out of range */
+const char *vc_tokenizer_token_bytes(const vc_tokenizer *t, int32_t id, size_t *len);
 
 /* Encodes len bytes of text. add_special: BOS/EOS per the tokenizer's
  * add_bos/add_eos flags. parse_special: special tokens written in the text

@@ -274,6 +274,15 @@ def test_logprobs(srv):
     streamed = [e for ch in chunks if ch.choices and ch.choices[0].logprobs for e in ch.choices[0].logprobs.content]
     assert [(e.token, round(e.logprob, 4)) for e in streamed] == [(e.token, round(e.logprob, 4)) for e in lp]
 
+    # characters split across tokens: "bytes" are each token's raw bytes and join into the text
+    r = c.chat.completions.create(model=model_of(srv), messages=user("Repeat exactly: 猫🐱🐱 ünïcödé"), max_tokens=12,
+                                  temperature=0, logprobs=True, top_logprobs=1, extra_body={"ignore_eos": True})
+    content = r.choices[0].message.content
+    lp = r.choices[0].logprobs.content
+    assert any(not 0 < len(bytes(e.bytes).decode("utf-8", "ignore")) for e in lp), [e.bytes for e in lp]
+    joined = b"".join(bytes(e.bytes) for e in lp)
+    assert joined.decode("utf-8", "replace") == content, (joined, content)
+
     r = c.completions.create(model=model_of(srv), prompt="The sky is", max_tokens=3, temperature=0, logprobs=2,
                              extra_body={"ignore_eos": True})
     lp = r.choices[0].logprobs
@@ -709,6 +718,7 @@ def test_clients_killed_mid_stream_free_blocks(srv):
     for s in socks:
         s.close()
     m = srv.wait_idle(timeout=60)
+
     assert m["vllmc_kv_blocks_used"] == 0 and m["vllmc_num_requests_running"] == 0
     # 1 + 2 + 1 streamed choices + 2 non-streamed
     deadline = time.monotonic() + 10
