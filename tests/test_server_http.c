@@ -622,7 +622,7 @@ static void test_stream_framing(void **state) {
     assert_string_equal(json_string_value(json_object_get(d0, "content")), "");
     for (int i = 1; i <= 3; i++) {
         json_t *c = json_array_get(json_object_get(j[i], "choices"), 0);
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "w%d ", i);
         assert_string_equal(json_string_value(json_object_get(json_object_get(c, "delta"), "content")), want);
         assert_true(json_is_null(json_object_get(c, "finish_reason")));
