@@ -11,6 +11,7 @@ Usage counts are checked against the Hugging Face tokenizer's ids
 (tests/fixtures/tokenizer/cases-smollm2.json), against POST /tokenize and
 against the CLI's --tokenize."""
 import asyncio
+import collections
 import json
 import os
 import random
@@ -23,7 +24,7 @@ import openai
 import pytest
 
 from vllmc_cli import BIN, MODEL, ROOT, run as run_cli
-from vllmc_server import Server, http_request_bytes, raw_exchange, sse_events
+from vllmc_server import Server, http_request_bytes, raw_exchange, response_complete, sse_events
 
 KEY = "sk-test-5e3f"
 SERVED = "tiny"
@@ -729,6 +730,72 @@ def test_clients_killed_mid_stream_free_blocks(srv):
     assert m["vllmc_request_success_total"] == before["vllmc_request_success_total"]
     assert m.get('vllmc_http_requests_total{status="499"}', 0) - before.get('vllmc_http_requests_total{status="499"}', 0) == 2
     assert_valid_after(srv)
+
+
+def test_mixed_concurrent_requests_and_hangups(srv):
+    """24 clients at once, each doing one thing from a fixed seed: a stream
+    read to [DONE], a stream closed after 0-3 events, a non-streamed request
+    answered, or one closed after a short random delay. The finished ones are
+    whole; afterwards nothing runs, waits or holds a KV block, and the server
+    serves on (the ASan build runs this: hangups racing final events)."""
+    rnd = random.Random(7)
+    plan = [(rnd.choice(["stream", "stream_hangup", "plain", "plain_hangup"]), rnd.randrange(4), rnd.random() * 0.3,
+             rnd.choice([1, 2])) for _ in range(24)]
+    results = [None] * len(plan)
+
+    def work(i):
+        kind, k, delay, n = plan[i]
+        body = {"prompt": f"Item {i}:", "max_tokens": 4, "ignore_eos": True, "n": n, "temperature": 0.5, "seed": i}
+        if kind.startswith("stream"):
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        s = open_stream(srv.port, "/v1/completions", body)
+        try:
+            if kind == "stream_hangup":
+                if k:
+                    read_events(s, k)
+                results[i] = "hung up"
+                return
+            if kind == "plain_hangup":
+                time.sleep(delay)
+                results[i] = "hung up"
+                return
+            buf = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+                if kind == "stream" and buf.endswith(b"\r\n0\r\n\r\n"):   # the last chunk
+                    break
+                if kind == "plain" and response_complete(buf):
+                    break
+            results[i] = buf
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(plan))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (kind, k, delay, n), res in zip(plan, results):
+        if kind == "plain":
+            head, _, body = res.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), res[:300]
+            r = json.loads(body)
+            assert len(r["choices"]) == n and r["usage"]["completion_tokens"] == 4 * n
+        elif kind == "stream":
+            assert res.startswith(b"HTTP/1.1 200") and b"data: [DONE]" in res, res[-300:]
+            assert res.count(b'"finish_reason":"length"') == n
+            assert b'"usage":{"prompt_tokens"' in res
+        else:
+            assert res == "hung up"
+    m = srv.wait_idle(timeout=60)
+    assert m["vllmc_kv_blocks_used"] == 0 and m["vllmc_num_requests_running"] == 0
+    assert m["vllmc_num_requests_waiting"] == 0
+    assert_valid_after(srv)
+    print("mixed:", collections.Counter(p[0] for p in plan))
 
 
 # ---- the CLI's answers and load -----------------------------------------------------------------
