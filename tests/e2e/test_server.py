@@ -130,7 +130,6 @@ def test_tokenize_matches_hf_and_cli(srv, tmp_path):
 # ---- generation -------------------------------------------------------------------------------
 
 
-@pytest.mark.heavy
 def test_chat_nonstream_usage(srv):
     c = client(srv)
     r = c.chat.completions.create(model=model_of(srv), messages=user("What is the capital of France?"),
@@ -164,7 +163,6 @@ def test_completion_usage_equals_tokenizer_counts(srv):
     assert r.usage.prompt_tokens == len(ids)
 
 
-@pytest.mark.heavy
 def test_stream_equals_nonstream(srv):
     """Greedy: streamed deltas join to the non-streamed text; usage only when
     asked, and then equal to the non-streamed usage."""
@@ -241,7 +239,6 @@ def test_sse_bytes_framing_curl(srv):
     assert "".join(ch["choices"][0]["text"] for ch in chunks)
 
 
-@pytest.mark.heavy
 def test_max_tokens_and_max_completion_tokens(srv):
     c = client(srv)
     r = c.chat.completions.create(model=model_of(srv), messages=user("Count to ten."), max_tokens=2,
@@ -252,7 +249,6 @@ def test_max_tokens_and_max_completion_tokens(srv):
     assert r.usage.completion_tokens == 3 and r.choices[0].finish_reason == "length"
 
 
-@pytest.mark.heavy
 def test_logprobs(srv):
     c = client(srv)
     r = c.chat.completions.create(model=model_of(srv), messages=user("What is 2+2?"), max_tokens=4,
