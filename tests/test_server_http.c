@@ -752,6 +752,45 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* a body over the limit announced with "Expect: 100-continue" gets the 413
+ * at once, not a "100 Continue" that makes the client send it all */
+static void test_expect_continue_413(void **state) {
+    (void)state;
+    vc_server_options o = vc_server_default_options();
+    o.max_body_bytes = 1000;
+    fixture *fx = start(o);
+    int fd = dial(fx->port);
+    const char *h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n"
+                    "Expect: 100-continue\r\n\r\n";
+    send_str(fd, h, strlen(h));
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[512];
+    ssize_t got = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(got > 12);
+    buf[got] = 0;
+    assert_int_equal(strncmp(buf, "HTTP/1.1 413", 12), 0);
+    close(fd);
+    /* within the limit the client gets its 100 and an answer */
+    fd = dial(fx->port);
+    const char *body = "{\"prompt\":\"x\",\"max_tokens\":1}";
+    char head[256];
+    int n = snprintf(head, sizeof head, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
+                     "Expect: 100-continue\r\nConnection: close\r\n\r\n", strlen(body));
+    send_str(fd, head, (size_t)n);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    got = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(got > 12);
+    buf[got] = 0;
+    assert_int_equal(strncmp(buf, "HTTP/1.1 100", 12), 0);
+    send_str(fd, body, strlen(body));
+    char *rest = read_all(fd, NULL);
+    assert_non_null(strstr(rest, "HTTP/1.1 200"));
+    free(rest);
+    close(fd);
+    stop(fx);
+}
+
 static void test_timeouts(void **state) {
     (void)state;
     vc_server_options o = vc_server_default_options();
@@ -834,6 +873,7 @@ int main(void) {
         cmocka_unit_test(test_bad_requests),    cmocka_unit_test(test_chat_nonstream),
         cmocka_unit_test(test_logprob_raw_bytes), cmocka_unit_test(test_stream_framing),  cmocka_unit_test(test_disconnect_cancels),
         cmocka_unit_test(test_queue_full_429),  cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_expect_continue_413),
         cmocka_unit_test(test_slow_engine_not_timed_out), cmocka_unit_test(test_shutdown_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

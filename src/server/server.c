@@ -983,8 +983,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 /* A client that is still sending when the answer comes and the
                  * socket closes often sees a reset instead of the 413: a body
                  * up to 16x the limit is read and dropped first (the read
-                 * timeout still applies); a larger one is refused at once. */
-                if (declared <= 16ull * s->opt.max_body_bytes) {
+                 * timeout still applies); a larger one is refused at once. So
+                 * is one sent with "Expect: 100-continue": that client waits
+                 * for our go-ahead, so it gets the 413 instead of a 100. */
+                const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+                bool waits = expect && strcasecmp(expect, "100-continue") == 0;
+                if (!waits && declared <= 16ull * s->opt.max_body_bytes) {
                     k->deferred = err;
                     k->has_deferred = true;
                     return MHD_YES;

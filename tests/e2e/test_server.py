@@ -347,7 +347,7 @@ def test_n2_and_seed_reproducible(srv):
 # ---- errors -------------------------------------------------------------------------------------
 
 
-def test_error_statuses(srv):
+def test_error_statuses(srv, tmp_path):
     c = client(srv)
     with pytest.raises(openai.NotFoundError) as e:
         c.chat.completions.create(model="gpt-nope", messages=user("Hi"), max_tokens=1)
@@ -362,6 +362,14 @@ def test_error_statuses(srv):
     big = json.dumps({"prompt": "a " * 600000, "max_tokens": 1})
     st, h, body = srv.request("POST", "/v1/completions", big)
     assert st == 413 and json.loads(body)["error"]["code"] == "request_too_large"
+    # curl announces a large body with "Expect: 100-continue": the 413 comes before any of it is sent
+    f = tmp_path / "big.json"
+    f.write_text(big)
+    p = subprocess.run(["curl", "-sS", "-v", "-H", "Content-Type: application/json", "--data-binary", f"@{f}",
+                        srv.base_url + "/v1/completions"], capture_output=True, text=True, timeout=120)
+    assert "> Expect: 100-continue" in p.stderr and "< HTTP/1.1 413" in p.stderr, p.stderr[-2000:]
+    assert "< HTTP/1.1 100" not in p.stderr
+    assert json.loads(p.stdout)["error"]["code"] == "request_too_large"
     # over-long prompt: 400 naming the context and both token counts
     text = "hello " * (CTX + 100)
     st, tok = srv.post_json("/tokenize", {"prompt": text})
