@@ -233,7 +233,7 @@ def test_sse_bytes_framing_curl(srv):
     events = sse_events(raw)
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
-    assert all(ch["object"] == "text_completion" and "usage" not in ch or ch.get("usage") is None for ch in chunks)
+    assert all(ch["object"] == "text_completion" and ch.get("usage") is None for ch in chunks)
     assert [ch["choices"][0]["finish_reason"] for ch in chunks] == [None] * (len(chunks) - 1) + ["length"]
     assert chunks[-1]["choices"][0]["text"] == ""
     assert "".join(ch["choices"][0]["text"] for ch in chunks)
@@ -407,6 +407,10 @@ def test_api_key(tight):
     assert [m.id for m in c.models.list().data] == [SERVED]
     r = c.completions.create(model=SERVED, prompt="Hi", max_tokens=1, temperature=0)
     assert r.model == SERVED and r.usage.completion_tokens == 1
+    # --max-body-kb 16
+    st, _, body = tight.request("POST", "/v1/completions", {"prompt": "a " * 9000, "max_tokens": 1},
+                                {"Authorization": f"Bearer {KEY}"})
+    assert st == 413 and "at most 16384" in json.loads(body)["error"]["message"]
     # the file's model name is accepted too; another name is not
     c.completions.create(model=os.path.basename(MODEL), prompt="Hi", max_tokens=1)
     with pytest.raises(openai.NotFoundError):
