@@ -4,7 +4,7 @@
 #   make test            C unit tests (tests/test_*.c) + end-to-end tests
 #   make test SANITIZE=1 the same under ASan + UBSan (objects in build/asan;
 #                        e2e tests marked heavy are skipped there)
-#   make CUDA=1          also builds src/backend/cuda/*.cu with nvcc
+#   make CUDA=1          also builds src/backend/cuda/*.cu with nvcc (none written yet)
 #   make fuzz            libFuzzer runs on the GGUF / safetensors readers (FUZZ_SECONDS each)
 CC       ?= cc
 PORTABLE ?= 0
