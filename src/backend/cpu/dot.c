@@ -1,7 +1,8 @@
 /* Fused weight-row x float-vector dot products: the weight row is read in its
  * stored format and never dequantized into memory: f32, f16, bf16, Q4_0,
- * Q4_1, Q8_0 are unpacked in registers; Q4_K, Q5_K, Q6_K are decoded one
- * 256-value super-block at a time into an L1 buffer by SIMD decoders here;
+ * Q4_1, Q8_0 are unpacked in registers; Q4_K, Q5_K, Q6_K (one 256-value
+ * super-block at a time) and Q5_0, Q5_1 (32 values) are decoded into an L1
+ * buffer by SIMD decoders here;
  * other block types the same way through quant.c's vc_dequantize_row.
  *
  * Each kernel's reduction order is fixed by n alone (8-wide lanes, blocks in
@@ -271,17 +272,53 @@ static void decode_q6_k(const uint8_t *b, float *dst) {
     }
 }
 
+/* Q5_0 / Q5_1 blocks of 32: the 5-bit values as 32 bytes in element order.
+ * qs[j] holds element j (low nibble) and j+16 (high nibble); bit j of the
+ * little-endian u32 qh is bit 4 of element j. */
+static inline __m256i q5_values(const uint8_t *qh4, const uint8_t *qs) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    const __m128i raw = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0F);
+    const __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+    /* byte j <- byte j/8 of qh, then keep bit j%8 */
+    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x((int64_t)0x8040201008040201ull);
+    __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), pick);
+    hb = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit);
+    return _mm256_or_si256(nib, _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
+}
+
+/* Q5_0 { f16 d; u8 qh[4]; u8 qs[16] }: value = d*(q-16), as quant.c computes it */
+static void decode_q5_0(const uint8_t *b, float *dst) {
+    const __m256 d = _mm256_set1_ps(f16_load(b));
+    const __m256i q = _mm256_sub_epi8(q5_values(b + 2, b + 6), _mm256_set1_epi8(16));
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm256_store_ps(dst, _mm256_mul_ps(d, i8x8_to_ps(lo)));
+    _mm256_store_ps(dst + 8, _mm256_mul_ps(d, i8x8_to_ps(_mm_srli_si128(lo, 8))));
+    _mm256_store_ps(dst + 16, _mm256_mul_ps(d, i8x8_to_ps(hi)));
+    _mm256_store_ps(dst + 24, _mm256_mul_ps(d, i8x8_to_ps(_mm_srli_si128(hi, 8))));
+}
+
+/* Q5_1 { f16 d, m; u8 qh[4]; u8 qs[16] }: value = d*q + m (product rounded, then the sum, as quant.c) */
+static void decode_q5_1(const uint8_t *b, float *dst) {
+    const __m256 d = _mm256_set1_ps(f16_load(b)), m = _mm256_set1_ps(f16_load(b + 2));
+    u8x32_to_ps(q5_values(b + 4, b + 8), dst);
+    for (int i = 0; i < 32; i += 8) _mm256_store_ps(dst + i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_load_ps(dst + i)), m));
+}
+
 static inline void decode_block(vc_dtype t, const uint8_t *w, float *buf, int64_t be) {
     switch (t) {
     case VC_Q4_K: decode_q4_k(w, buf); break;
     case VC_Q5_K: decode_q5_k(w, buf); break;
     case VC_Q6_K: decode_q6_k(w, buf); break;
+    case VC_Q5_0: decode_q5_0(w, buf); break;
+    case VC_Q5_1: decode_q5_1(w, buf); break;
     default: vc_dequantize_row(t, w, buf, be); break;
     }
 }
 
-/* Any other block type (K-quants, Q5_0/Q5_1, ...): each block is decoded by
- * quant.c into a float buffer on the stack (L1, never the whole row), then
+/* Any other block type (K-quants, Q5_0/Q5_1, ...): each block is decoded (by
+ * the decoders above, else by quant.c) into a float buffer on the stack (L1, never the whole row), then
  * dotted with the nr rows: the decode is shared by the rows and each row's
  * arithmetic is the same whatever nr is. Sums: 8-lane accumulator per row,
  * blocks in order. */
@@ -339,7 +376,7 @@ float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n) {
 int vc_cpu_dot_is_fast(vc_dtype t) {
     switch (t) {
     case VC_F32: case VC_F16: case VC_BF16: case VC_Q8_0: case VC_Q4_0: case VC_Q4_1:
-    case VC_Q4_K: case VC_Q5_K: case VC_Q6_K: return 1;
+    case VC_Q4_K: case VC_Q5_K: case VC_Q6_K: case VC_Q5_0: case VC_Q5_1: return 1;
     default: return 0; /* blocks decoded by quant.c's reference dequantizer */
     }
 }
