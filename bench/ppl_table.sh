@@ -9,7 +9,10 @@
 #
 # Environment: CHUNKS (default 8), CTX (512), THREADS (2), TYPES (all),
 # EXPORT_TYPES (types whose exported GGUF is also run in llama.cpp; default
-# "q8_0 q4_0 q4k"), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc).
+# "q8_0 q4_0 q4k"), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc),
+# SIDES (default "ours llamacpp": "ours" alone runs only vllm.c, without
+# building llama.cpp, e.g. while it builds; the table is written either way
+# from what the cache holds).
 # Results are cached per run in $VLLMC_CACHE/ppl/results/, so a rerun resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,19 +24,21 @@ THREADS="${THREADS:-2}"
 TYPES="${TYPES:-bf16 q8_0 q6k q5k q4k q4_0 q3k q2k}"
 EXPORT_TYPES="${EXPORT_TYPES:-q8_0 q4_0 q4k}"
 VLLMC="${VLLMC:-./vllmc}"
+SIDES="${SIDES:-ours llamacpp}"
+side() { case " $SIDES " in *" $1 "*) return 0;; esac; return 1; }
 D="$CACHE/ppl"
 R="$D/results"
 mkdir -p "$R"
 
 BIN="$(bash scripts/build-llamacpp-tools.sh --print)"
-bash scripts/build-llamacpp-tools.sh >/dev/null
+side llamacpp && bash scripts/build-llamacpp-tools.sh >/dev/null
 TEXT="$(bash scripts/fetch-ppl-text.sh)"
 ST=models/smollm2-bf16
 [ -f "$ST/model.safetensors" ] || python3 scripts/gguf_to_safetensors.py models/SmolLM2-135M-Instruct.Q4_1.gguf "$ST"
 [ -x "$VLLMC" ] || make -j2 >/dev/null
 LSRC="$CACHE/llama.cpp/src"
 BF16_GGUF="$D/smollm2-bf16.gguf"
-if [ ! -s "$BF16_GGUF" ]; then
+if side llamacpp && [ ! -s "$BF16_GGUF" ]; then
   PYTHONPATH="$LSRC/gguf-py" python3 "$LSRC/convert_hf_to_gguf.py" "$ST" --outtype bf16 --outfile "$BF16_GGUF" >/dev/null 2>&1
 fi
 
@@ -54,33 +59,56 @@ for t in $TYPES; do
   m="$(mix "$t")"
   g="$D/smollm2-$m.gguf"
   [ "$t" = bf16 ] && g="$BF16_GGUF"
-  [ -s "$g" ] || nice -n 10 "$BIN/llama-quantize" "$BF16_GGUF" "$g" "$m" "$THREADS" >"$D/quantize-$m.log" 2>&1
-  run "$R/llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$g" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true
+  if side llamacpp; then
+    [ -s "$g" ] || nice -n 10 "$BIN/llama-quantize" "$BF16_GGUF" "$g" "$m" "$THREADS" >"$D/quantize-$m.log" 2>&1
+    run "$R/llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$g" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true
+  fi
   q=(); [ "$t" != bf16 ] && q=(--quant "$t")
-  run "$R/ours-$t-$tag.txt" "$VLLMC" --w "$ST" "${q[@]}" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true
+  side ours && { run "$R/ours-$t-$tag.txt" "$VLLMC" --w "$ST" "${q[@]}" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
 done
 for t in $EXPORT_TYPES; do
   e="$D/ours-smollm2-$t.gguf"
   [ -s "$e" ] || nice -n 10 "$VLLMC" --w "$ST" --quant "$t" --quant-out "$e" --threads "$THREADS" 2>/dev/null
-  run "$R/export-llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true
-  run "$R/export-ours-$t-$tag.txt" "$VLLMC" --w "$e" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true
+  side llamacpp && { run "$R/export-llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true; }
+  side ours && { run "$R/export-ours-$t-$tag.txt" "$VLLMC" --w "$e" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
 done
 
 # the table
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%+.2f%%", (a / b - 1) * 100 }'; }
 val() { [ -s "$1" ] && ppl_of "$1" || true; }
+pm() { [ -s "$1" ] && grep -o "Final estimate: PPL = [0-9.]* +/- [0-9.]*" "$1" | awk '{print $5 " ± " $7}' || echo -; }
+ours_s() { [ -s "$1" ] && grep -o "tokens scored, [0-9.]* s" "$1" | awk '{print $3}' || echo -; }
+llama_s() { [ -s "$1" ] && grep -o "total time = *[0-9.]* ms" "$1" | awk '{printf "%.1f", $4 / 1000}' || echo -; }
+qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 " s, " $(NF-1) " MB/s"}' || echo -; }
 {
   echo "<!-- ppl-table:begin (written by bench/ppl_table.sh) -->"
   echo "SmolLM2-135M-Instruct, BF16 safetensors from \`scripts/gguf_to_safetensors.py\`;"
   echo "text: \`scripts/fetch-ppl-text.sh\` (KJV Genesis-Deuteronomy, $(wc -c <"$TEXT") bytes);"
-  echo "\`--ctx $CTX\`, first $CHUNKS chunks ($((CHUNKS * CTX)) tokens evaluated, $((CHUNKS * (CTX - CTX / 2 - 1))) scored); llama.cpp $(cat "$CACHE/llama.cpp/VERSION")."
+  echo "\`--ctx $CTX\`, first $CHUNKS chunks ($((CHUNKS * CTX)) tokens evaluated, $((CHUNKS * (CTX - CTX / 2 - 1))) scored); llama.cpp $(cat "$CACHE/llama.cpp/VERSION" 2>/dev/null || echo '(not built)')."
   echo
-  echo "| --quant | llama-quantize mix | vllm.c PPL | llama.cpp PPL | ours vs llama.cpp |"
-  echo "|---|---|---|---|---|"
+  echo "| --quant | llama-quantize mix | vllm.c PPL | llama.cpp PPL | ours vs llama.cpp | vllm.c run (s) | llama.cpp run (s) | vllm.c --quant |"
+  echo "|---|---|---|---|---|---|---|---|"
   for t in $TYPES; do
     a="$(val "$R/ours-$t-$tag.txt")"; b="$(val "$R/llamacpp-$t-$tag.txt")"
-    echo "| $t | $(mix "$t") | ${a:--} | ${b:--} | $(pct "$a" "$b") |"
+    echo "| $t | $(mix "$t") | $(pm "$R/ours-$t-$tag.txt") | $(pm "$R/llamacpp-$t-$tag.txt") | $(pct "$a" "$b") | $(ours_s "$R/ours-$t-$tag.txt") | $(llama_s "$R/llamacpp-$t-$tag.txt") | $(qspeed "$R/ours-$t-$tag.txt") |"
   done
+  echo
+  echo "PPL ± its standard error (the same text on both sides, so the difference"
+  echo "between the two columns is far better determined than either). Run times:"
+  echo "whole perplexity run, $THREADS threads, on a shared machine ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1))"
+  echo "with other jobs running: indicative only. \`vllm.c --quant\`: the in-situ"
+  echo "quantization of the 269 MB BF16 model at load (MB/s of input), from the same run."
+  echo
+  bin="${BIN/#$HOME/\~}"; text="${TEXT/#$HOME/\~}"
+  echo "Commands, for each type T (llama-quantize mix M):"
+  echo
+  echo "    $bin/llama-quantize smollm2-bf16.gguf smollm2-M.gguf M $THREADS"
+  echo "    $bin/llama-perplexity -m smollm2-M.gguf -f $text -c $CTX --chunks $CHUNKS -t $THREADS"
+  echo "    ./vllmc --w $ST --quant T --perplexity $text --ctx $CTX --chunks $CHUNKS --threads $THREADS"
+  echo "    ./vllmc --w $ST --quant T --quant-out ours-smollm2-T.gguf     # the export, then both tools on it"
+  echo
+  echo "(\`smollm2-bf16.gguf\`: \`convert_hf_to_gguf.py $ST --outtype bf16\` of llama.cpp; the bf16"
+  echo "row runs without \`--quant\` / llama-quantize.)"
   echo
   echo "Our exported GGUF (\`--quant T --quant-out F.gguf\`), perplexity in llama.cpp vs in vllm.c:"
   echo
