@@ -2,7 +2,8 @@
 # Installs every dependency of vllm.c. Idempotent: re-running is cheap.
 #   scripts/install-deps.sh          build + test deps (Debian packages, small PyPI set)
 #   scripts/install-deps.sh --ref    + the reference stack for regenerating fixtures
-#                                      (torch, transformers, gguf, tokenizers, jinja2)
+#                                      (torch, transformers, gguf, tokenizers, jinja2,
+#                                      sentencepiece)
 #   scripts/install-deps.sh --bench  + llama-cpp-python (the peer for bench/)
 set -euo pipefail
 
@@ -40,6 +41,9 @@ for arg in "$@"; do
       pyhave gguf         || $PIP gguf
       pyhave tokenizers   || $PIP tokenizers
       pyhave jinja2       || $PIP jinja2
+      # llama.cpp's convert_hf_to_gguf.py imports it before it looks for a
+      # tokenizer.model (bench/ppl_table.sh converts a BF16 folder with it)
+      pyhave sentencepiece || $PIP sentencepiece
       ;;
     --bench)
       pyhave llama_cpp    || CMAKE_ARGS="-DGGML_NATIVE=ON" $PIP llama-cpp-python
