@@ -2,7 +2,7 @@
  * way llama.cpp's converter lays it out for byte-level BPE vocabularies:
  *   tokenizer.ggml.model       "gpt2"
  *   tokenizer.ggml.pre         pre-tokenizer name llama.cpp knows ("llama-bpe",
- *                              "qwen2", "smollm", "gpt2"), from the pre_tokenizer
+ *                              "qwen2", "smollm", "gpt-2"), from the pre_tokenizer
  *   tokenizer.ggml.tokens      [vocab_size] token strings (byte-level encoded)
  *   tokenizer.ggml.token_type  [vocab_size] i32: 1 normal, 3 control (special
  *                              added tokens), 4 user-defined, 5 unused (padding ids)
@@ -69,7 +69,7 @@ static const char *QWEN2_REGEX =
 static const char *pre_name(const json_t *pre) {
     const char *type = json_string_value(json_object_get(pre, "type"));
     if (!type) return NULL;
-    if (!strcmp(type, "ByteLevel")) return json_is_false(json_object_get(pre, "use_regex")) ? NULL : "gpt2";
+    if (!strcmp(type, "ByteLevel")) return json_is_false(json_object_get(pre, "use_regex")) ? NULL : "gpt-2";
     if (strcmp(type, "Sequence")) return NULL;
     const json_t *list = json_object_get(pre, "pretokenizers");
     bool digits = false, bytelevel_regex = false;
@@ -87,7 +87,7 @@ static const char *pre_name(const json_t *pre) {
     if (regex && !strcmp(regex, LLAMA3_REGEX)) return "llama-bpe";
     if (regex && !strcmp(regex, QWEN2_REGEX)) return "qwen2";
     if (!regex && digits && bytelevel_regex) return "smollm";
-    if (!regex && !digits && bytelevel_regex) return "gpt2";
+    if (!regex && !digits && bytelevel_regex) return "gpt-2"; /* llama.cpp's name: "gpt2" is refused */
     return NULL;
 }
 

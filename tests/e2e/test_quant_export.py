@@ -118,7 +118,9 @@ def test_export_reads_in_gguf_py_bit_identical(tiny, tmp_path, quant, qtype):
     assert f["llama.block_count"] == LAYERS and f["llama.embedding_length"] == DIM
     assert f["llama.attention.head_count"] == N_HEADS and f["llama.attention.head_count_kv"] == N_KV
     assert f["llama.feed_forward_length"] == HIDDEN
-    assert f["tokenizer.ggml.model"] == "gpt2" and f["tokenizer.ggml.pre"] == "gpt2"
+    # llama.cpp's names (src/llama-vocab.cpp): model "gpt2", pre-tokenizer "gpt-2"
+    # for a plain ByteLevel one; it refuses a file whose pre name it does not know
+    assert f["tokenizer.ggml.model"] == "gpt2" and f["tokenizer.ggml.pre"] == "gpt-2"
     assert len(f["tokenizer.ggml.tokens"]) == VOCAB
     assert f["tokenizer.ggml.tokens"][VOCAB - 1] == "<|end|>"
     assert f["tokenizer.ggml.token_type"][VOCAB - 1] == 3 and f["tokenizer.ggml.token_type"][5] == 1
@@ -144,6 +146,19 @@ def test_export_reads_in_gguf_py_bit_identical(tiny, tmp_path, quant, qtype):
         assert np.array_equal(np.asarray(norm.data), bf16_to_f32(w[p + "input_layernorm.weight"]))
     # the output head gets Q6_K unless the mix is Q8_0 (llama.cpp's rule)
     assert t["output.weight"].tensor_type == (QT.Q8_0 if quant == "q8_0" else QT.Q6_K)
+
+
+def test_export_loads_back_with_the_same_tokens(tiny, tmp_path):
+    """the exported file is a model vllmc runs: it tokenizes as the folder does"""
+    d, _ = tiny
+    out = tmp_path / "back.gguf"
+    assert run("--w", str(d), "--quant", "q8_0", "--quant-out", str(out)).returncode == 0
+    text = tmp_path / "text.txt"
+    text.write_text("ab cab <|end|> 12 ab")
+    a = run("--w", str(d), "--tokenize", str(text))
+    b = run("--w", str(out), "--tokenize", str(text))
+    assert a.returncode == 0 and b.returncode == 0, (a.stderr, b.stderr)
+    assert a.stdout.split() and a.stdout == b.stdout
 
 
 def test_quant_on_gguf_says_what_to_do(tmp_path, tiny):
