@@ -10,6 +10,9 @@
 # Environment: CHUNKS (default 8), CTX (512), THREADS (2), TYPES (all),
 # EXPORT_TYPES (types whose exported GGUF is also run in llama.cpp; default
 # "q8_0 q4_0 q4k"), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc),
+# LLAMA_PPL_ARGS (extra llama-perplexity arguments; default "-nr": no weight
+# repacking; with it, llama.cpp 0.3.36's repacked CPU path segfaults on the
+# Q4_K_M file on an AVX-512/AMX machine; repacking changes the layout, not the model),
 # SIDES (default "ours llamacpp": "ours" alone runs only vllm.c, without
 # building llama.cpp, e.g. while it builds; the table is written either way
 # from what the cache holds).
@@ -21,6 +24,7 @@ CACHE="${VLLMC_CACHE:-$HOME/.cache/vllmc}"
 CHUNKS="${CHUNKS:-8}"
 CTX="${CTX:-512}"
 THREADS="${THREADS:-2}"
+LLAMA_PPL_ARGS="${LLAMA_PPL_ARGS--nr}"
 TYPES="${TYPES:-bf16 q8_0 q6k q5k q4k q4_0 q3k q2k}"
 EXPORT_TYPES="${EXPORT_TYPES:-q8_0 q4_0 q4k}"
 VLLMC="${VLLMC:-./vllmc}"
@@ -61,7 +65,7 @@ for t in $TYPES; do
   [ "$t" = bf16 ] && g="$BF16_GGUF"
   if side llamacpp; then
     [ -s "$g" ] || nice -n 10 "$BIN/llama-quantize" "$BF16_GGUF" "$g" "$m" "$THREADS" >"$D/quantize-$m.log" 2>&1
-    run "$R/llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$g" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true
+    run "$R/llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$g" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" $LLAMA_PPL_ARGS || true
   fi
   q=(); [ "$t" != bf16 ] && q=(--quant "$t")
   side ours && { run "$R/ours-$t-$tag.txt" "$VLLMC" --w "$ST" "${q[@]}" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
@@ -69,7 +73,7 @@ done
 for t in $EXPORT_TYPES; do
   e="$D/ours-smollm2-$t.gguf"
   [ -s "$e" ] || nice -n 10 "$VLLMC" --w "$ST" --quant "$t" --quant-out "$e" --threads "$THREADS" 2>/dev/null
-  side llamacpp && { run "$R/export-llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" || true; }
+  side llamacpp && { run "$R/export-llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" $LLAMA_PPL_ARGS || true; }
   side ours && { run "$R/export-ours-$t-$tag.txt" "$VLLMC" --w "$e" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
 done
 
@@ -78,7 +82,10 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "-"; else
 val() { [ -s "$1" ] && ppl_of "$1" || true; }
 pm() { [ -s "$1" ] && grep -o "Final estimate: PPL = [0-9.]* +/- [0-9.]*" "$1" | awk '{print $5 " ± " $7}' || echo -; }
 ours_s() { [ -s "$1" ] && grep -o "tokens scored, [0-9.]* s" "$1" | awk '{print $3}' || echo -; }
-llama_s() { [ -s "$1" ] && grep -o "total time = *[0-9.]* ms" "$1" | awk '{printf "%.1f", $4 / 1000}' || echo -; }
+# llama.cpp's log lines start with a M.SS.mmm.uuu timestamp: the scoring time is
+# from "calculating perplexity" to "Final estimate" (ours prints the same span)
+llama_s() { [ -s "$1" ] && awk '/calculating perplexity|Final estimate/ { split($1, t, "."); s = t[1] * 60 + t[2] + t[3] / 1000
+            if (/calculating/) a = s; else b = s } END { if (b) printf "%.1f", b - a; else print "-" }' "$1" || echo -; }
 qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 " s, " $(NF-1) " MB/s"}' || echo -; }
 {
   echo "<!-- ppl-table:begin (written by bench/ppl_table.sh) -->"
@@ -103,7 +110,7 @@ qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 "
   echo "Commands, for each type T (llama-quantize mix M):"
   echo
   echo "    $bin/llama-quantize smollm2-bf16.gguf smollm2-M.gguf M $THREADS"
-  echo "    $bin/llama-perplexity -m smollm2-M.gguf -f $text -c $CTX --chunks $CHUNKS -t $THREADS"
+  echo "    $bin/llama-perplexity -m smollm2-M.gguf -f $text -c $CTX --chunks $CHUNKS -t $THREADS $LLAMA_PPL_ARGS"
   echo "    ./vllmc --w $ST --quant T --perplexity $text --ctx $CTX --chunks $CHUNKS --threads $THREADS"
   echo "    ./vllmc --w $ST --quant T --quant-out ours-smollm2-T.gguf     # the export, then both tools on it"
   echo
