@@ -4,12 +4,12 @@
 # and our exported GGUFs run in llama.cpp. Writes the table into
 # docs/quantization.md (between the ppl-table markers).
 #
-#   bench/ppl_table.sh                      all types, 8 chunks of 512 tokens
+#   bench/ppl_table.sh                      all types, 16 chunks of 512 tokens (~1 h on 2 busy cores)
 #   CHUNKS=40 TYPES="q8_0 q4k" bench/ppl_table.sh
 #
-# Environment: CHUNKS (default 8), CTX (512), THREADS (2), TYPES (all),
+# Environment: CHUNKS (default 16), CTX (512), THREADS (2), TYPES (all),
 # EXPORT_TYPES (types whose exported GGUF is also run in llama.cpp; default
-# "q8_0 q4_0 q4k"), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc),
+# "q8_0 q6k q5k q4k q4_0"), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc),
 # LLAMA_PPL_ARGS (extra llama-perplexity arguments; default "-nr": no weight
 # repacking; with it, llama.cpp 0.3.36's repacked CPU path segfaults on the
 # Q4_K_M file on an AVX-512/AMX machine; repacking changes the layout, not the model),
@@ -21,12 +21,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${VLLMC_CACHE:-$HOME/.cache/vllmc}"
-CHUNKS="${CHUNKS:-8}"
+CHUNKS="${CHUNKS:-16}"
 CTX="${CTX:-512}"
 THREADS="${THREADS:-2}"
 LLAMA_PPL_ARGS="${LLAMA_PPL_ARGS--nr}"
 TYPES="${TYPES:-bf16 q8_0 q6k q5k q4k q4_0 q3k q2k}"
-EXPORT_TYPES="${EXPORT_TYPES:-q8_0 q4_0 q4k}"
+EXPORT_TYPES="${EXPORT_TYPES:-q8_0 q6k q5k q4k q4_0}"
 VLLMC="${VLLMC:-./vllmc}"
 SIDES="${SIDES:-ours llamacpp}"
 side() { case " $SIDES " in *" $1 "*) return 0;; esac; return 1; }
@@ -119,11 +119,11 @@ qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 "
   echo
   echo "Our exported GGUF (\`--quant T --quant-out F.gguf\`), perplexity in llama.cpp vs in vllm.c:"
   echo
-  echo "| --quant | vllm.c on its export | llama.cpp on our export | difference |"
-  echo "|---|---|---|---|"
+  echo "| --quant | vllm.c on its export | llama.cpp on our export | difference | llama.cpp on its own quantization | our blocks vs llama-quantize's, both run by llama.cpp |"
+  echo "|---|---|---|---|---|---|"
   for t in $EXPORT_TYPES; do
-    a="$(val "$R/export-ours-$t-$tag.txt")"; b="$(val "$R/export-llamacpp-$t-$tag.txt")"
-    echo "| $t | ${a:--} | ${b:--} | $(pct "$a" "$b") |"
+    a="$(val "$R/export-ours-$t-$tag.txt")"; b="$(val "$R/export-llamacpp-$t-$tag.txt")"; c="$(val "$R/llamacpp-$t-$tag.txt")"
+    echo "| $t | ${a:--} | ${b:--} | $(pct "$a" "$b") | ${c:--} | $(pct "$b" "$c") |"
   done
   echo "<!-- ppl-table:end -->"
 } >"$R/table-$tag.md"
