@@ -9,7 +9,7 @@
 #
 # Environment: CHUNKS (default 16), CTX (512), THREADS (2), TYPES (all),
 # EXPORT_TYPES (types whose exported GGUF is also run in llama.cpp; default
-# "q8_0 q6k q5k q4k q4_0"), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc),
+# all but bf16), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc),
 # LLAMA_PPL_ARGS (extra llama-perplexity arguments; default "-nr": no weight
 # repacking; with it, llama.cpp 0.3.36's repacked CPU path segfaults on the
 # Q4_K_M file on an AVX-512/AMX machine; repacking changes the layout, not the model),
@@ -26,7 +26,7 @@ CTX="${CTX:-512}"
 THREADS="${THREADS:-2}"
 LLAMA_PPL_ARGS="${LLAMA_PPL_ARGS--nr}"
 TYPES="${TYPES:-bf16 q8_0 q6k q5k q4k q4_0 q3k q2k}"
-EXPORT_TYPES="${EXPORT_TYPES:-q8_0 q6k q5k q4k q4_0}"
+EXPORT_TYPES="${EXPORT_TYPES:-q8_0 q6k q5k q4k q4_0 q3k q2k}"
 VLLMC="${VLLMC:-./vllmc}"
 SIDES="${SIDES:-ours llamacpp}"
 side() { case " $SIDES " in *" $1 "*) return 0;; esac; return 1; }
