@@ -73,6 +73,88 @@ static void test_dots(void **state) {
         for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) check_type(float_types[i], ns[k]);
 }
 
+/* 8-bit activations: the row quantizer keeps every value within half a step
+ * of its block scale; the integer kernels equal, up to float rounding, the
+ * double-precision dot of quant.c's dequantized weights with the dequantized
+ * activation row; avx2 and avx512 variants and every row count give the same
+ * bits. */
+static void check_qdot(vc_dtype t, int64_t n) {
+    unsigned seed = 4242u + (unsigned)t * 13u + (unsigned)n;
+    float *w = malloc((size_t)n * sizeof(float));
+    float *x = malloc((size_t)n * VC_DOT_MAX_ROWS * sizeof(float));
+    for (int64_t i = 0; i < n; i++) w[i] = frand(&seed);
+    for (int64_t i = 0; i < n * VC_DOT_MAX_ROWS; i++) x[i] = frand(&seed) * (1.0f + (float)(i % 97));
+    for (int64_t i = 0; i < 32; i++) x[64 + i] = 0.0f; /* an all-zero block */
+    uint8_t *row = malloc(vc_row_bytes(t, n));
+    assert_int_equal(vc_quantize_row(t, w, row, n), 0);
+    float *deq = malloc((size_t)n * sizeof(float));
+    vc_dequantize_row(t, row, deq, n);
+    const size_t qb = vc_cpu_qrow_bytes(n);
+    assert_int_equal(qb % 64, 0);
+    uint8_t *qx = aligned_alloc(64, qb * VC_DOT_MAX_ROWS);
+    float single[VC_DOT_MAX_ROWS];
+    const vc_kernels best = vc_cpu_kernels();
+    for (int j = 0; j < VC_DOT_MAX_ROWS; j++) {
+        uint8_t *qj = qx + j * qb;
+        vc_cpu_quantize_row_q8(x + j * n, n, qj);
+        const int8_t *q = (const int8_t *)qj;
+        const float *d = (const float *)(qj + n), *s = d + n / 32;
+        double ref = 0, scale = 0;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int sum = 0;
+            for (int i = 0; i < 32; i++) {
+                const int64_t k = 32 * b + i;
+                const double a = (double)q[k] * d[b];
+                if (fabs(a - x[j * n + k]) > 0.5 * d[b] * (1 + 1e-6))
+                    fail_msg("%s: activation %lld quantized to %g, was %g (d %g)", vc_dtype_name(t),
+                             (long long)k, a, x[j * n + k], d[b]);
+                ref += (double)deq[k] * a;
+                scale += fabs((double)deq[k] * a);
+                sum += q[k];
+            }
+            assert_true(s[b] == d[b] * (float)sum);
+        }
+        vc_cpu_qdot_rows(VC_KERNELS_AVX2, t, row, qj, qb, 1, n, &single[j]);
+        if (fabs(single[j] - ref) > 1e-5 * scale)
+            fail_msg("%s n=%lld row %d: q8 dot %.9g vs reference %.9g", vc_dtype_name(t), (long long)n,
+                     j, single[j], ref);
+        if (best == VC_KERNELS_AVX512) {
+            float v;
+            vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, row, qj, qb, 1, n, &v);
+            assert_memory_equal(&v, &single[j], sizeof v);
+        }
+    }
+    for (int nr = 1; nr <= VC_DOT_MAX_ROWS; nr++)
+        for (int off = 0; off + nr <= VC_DOT_MAX_ROWS; off++)
+            for (int k = VC_KERNELS_AVX2; k <= (int)best; k++) {
+                float out[VC_DOT_MAX_ROWS];
+                vc_cpu_qdot_rows((vc_kernels)k, t, row, qx + off * qb, qb, nr, n, out);
+                assert_memory_equal(out, single + off, (size_t)nr * sizeof(float));
+            }
+    free(w);
+    free(x);
+    free(row);
+    free(deq);
+    free(qx);
+}
+
+static void test_qdots(void **state) {
+    (void)state;
+    if (vc_cpu_kernels() < VC_KERNELS_AVX2) {
+        /* not a skip: on this CPU (or with VLLMC_KERNELS=portable) nothing may claim the path */
+        assert_false(vc_cpu_qdot_supported(vc_cpu_kernels(), VC_Q4_1));
+        return;
+    }
+    const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q4_K, VC_Q6_K };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        assert_true(vc_cpu_qdot_supported(VC_KERNELS_AVX2, types[i]));
+        check_qdot(types[i], 256);
+        check_qdot(types[i], 1536);
+    }
+    assert_false(vc_cpu_qdot_supported(VC_KERNELS_AVX2, VC_F16));
+    assert_false(vc_cpu_qdot_supported(VC_KERNELS_PORTABLE, VC_Q4_1));
+}
+
 /* matmul rows are bitwise independent of the number of rows in the call */
 static void test_matmul_row_invariance(void **state) {
     (void)state;
@@ -205,6 +287,7 @@ static void test_pool(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dots),
+        cmocka_unit_test(test_qdots),
         cmocka_unit_test(test_matmul_row_invariance),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_attention),

@@ -33,6 +33,35 @@ float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n);
 void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_stride, int nr,
                      int64_t n, float *out);
 
+/* The plain C form of vc_cpu_dot_rows, in every build (reference order:
+ * quant.c's vc_vec_dot_f32 per row). */
+void vc_cpu_dot_rows_portable(vc_dtype t, const void *w_row, const float *x, int64_t x_stride,
+                              int nr, int64_t n, float *out);
+
+/* Kernel levels (src/backend/cpu/kernels.c). vc_cpu_kernels() is the best
+ * level this CPU supports, lowered by the environment variable
+ * VLLMC_KERNELS=portable|avx2|avx512:
+ *   portable  plain C dots over float activations (vc_cpu_dot_rows_portable)
+ *   avx2      AVX2 float dots (dot.c; -march builds) and, for Q8_0, Q4_0,
+ *             Q4_1, Q4_K, Q6_K weights, 8-bit activations with AVX2 integer dots
+ *   avx512    the same with AVX-512 VNNI integer dots (bitwise equal to avx2) */
+typedef enum { VC_KERNELS_PORTABLE = 0, VC_KERNELS_AVX2 = 1, VC_KERNELS_AVX512 = 2 } vc_kernels;
+vc_kernels vc_cpu_kernels(void);
+const char *vc_cpu_kernels_name(vc_kernels k);
+
+/* 8-bit activations (src/backend/cpu/qdot.c). A quantized row of n values
+ * (n % 32 == 0) takes vc_cpu_qrow_bytes(n) bytes (a multiple of 64):
+ * int8 q[n]; float d[n/32]; float s[n/32] (per 32-block scale, d * sum q). */
+size_t vc_cpu_qrow_bytes(int64_t n);
+void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
+/* 1 if weights of type t are dotted with 8-bit activations at level k */
+int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t);
+/* out[j] = dot(dequant(w_row), dequant(qx + j * qx_stride)) for j < nr <= 4;
+ * k must be avx2 or avx512 and vc_cpu_qdot_supported(k, t); bitwise the same
+ * for both levels and for any nr */
+void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
+                      int nr, int64_t n, float *out);
+
 /* y[r][o] = sum_i W[o][i] * x[r][i]   for r < n_rows, o < W->ne[1]
  *   W: [out = ne[1]][in = ne[0]] in its stored type
  *   x: [n_rows][in] floats, y: [n_rows][out] floats (no aliasing)

@@ -117,6 +117,17 @@ int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch
         return -1;
     }
 
+    /* scratch for the 8-bit activation rows of the widest matmul input */
+    {
+        const int64_t widest = c->hidden_dim > c->dim ? c->hidden_dim : c->dim;
+        const int64_t q_in = (int64_t)c->n_heads * c->head_dim;
+        const int64_t in = widest > q_in ? widest : q_in;
+        if (vc_pool_reserve(t->pool, (size_t)max_batch_tokens * vc_cpu_qrow_bytes(in), err)) {
+            vc_transformer_free(t);
+            return -1;
+        }
+    }
+
     size_t need = vec_f32_need(&m->out_norm) + vec_f32_need(&m->rope_freqs);
     for (int l = 0; l < c->n_layers; l++) {
         const vc_layer_weights *L = &m->layers[l];

@@ -386,7 +386,7 @@ int vc_cpu_dot_is_fast(vc_dtype t) {
 
 void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_stride, int nr,
                      int64_t n, float *out) {
-    for (int j = 0; j < nr; j++) out[j] = vc_cpu_dot(t, w_row, x + j * x_stride, n);
+    vc_cpu_dot_rows_portable(t, w_row, x, x_stride, nr, n, out);
 }
 
 int vc_cpu_dot_is_fast(vc_dtype t) {
@@ -395,13 +395,25 @@ int vc_cpu_dot_is_fast(vc_dtype t) {
 }
 
 float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n) {
-    if (t == VC_F32) {
-        const float *w = w_row;
-        float s = 0.0f;
-        for (int64_t i = 0; i < n; i++) s += w[i] * x[i];
-        return s;
-    }
-    return vc_vec_dot_f32(t, w_row, x, n);
+    float out;
+    vc_cpu_dot_rows_portable(t, w_row, x, n, 1, n, &out);
+    return out;
 }
 
 #endif
+
+/* every build: the plain C dots (VLLMC_KERNELS=portable runs these) */
+void vc_cpu_dot_rows_portable(vc_dtype t, const void *w_row, const float *x, int64_t x_stride,
+                              int nr, int64_t n, float *out) {
+    for (int j = 0; j < nr; j++) {
+        const float *xj = x + j * x_stride;
+        if (t == VC_F32) {
+            const float *w = w_row;
+            float s = 0.0f;
+            for (int64_t i = 0; i < n; i++) s += w[i] * xj[i];
+            out[j] = s;
+        } else {
+            out[j] = vc_vec_dot_f32(t, w_row, xj, n);
+        }
+    }
+}

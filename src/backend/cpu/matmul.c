@@ -1,63 +1,120 @@
 /* y = x W^T with W as stored (rows = output features). Work is split over
  * chunks of output rows; within a chunk the weight rows stay in cache while
  * the activation rows pass by, VC_DOT_MAX_ROWS at a time (each weight row
- * unpacked once per group). y[r][o] is bitwise vc_cpu_dot(W[o], x[r]) however
- * rows are grouped or threads split (batch invariance).
+ * unpacked once per group), so a decode step of many sequences reads each
+ * weight block from memory once. y[r][o] depends only on W[o] and x[r]
+ * however rows are grouped or threads split (batch invariance).
+ *
+ * Kernels (vc_cpu_kernels, env VLLMC_KERNELS): at the avx2 / avx512 levels,
+ * matrices of a type with 8-bit-activation kernels (vc_cpu_qdot_supported:
+ * Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) get the activation rows quantized once per
+ * call (each row by itself: the same bytes alone or batched) and integer
+ * dots; other types use the float dots of dot.c; portable uses the plain C
+ * dots for everything.
  * vc_cpu_matmul_n runs several matrices sharing the input (q/k/v, gate/up) in
  * one parallel region: one fork/join instead of several. */
 #include "backend/backend.h"
 
 #include "model/quant.h"
 
-enum { ROWS_PER_CHUNK = 16, MAX_MATS = 4 };
+enum { ROWS_PER_CHUNK = 16, MAX_MATS = 4, STACK_QBUF = 32768 };
 
-/* rows [o0, o1) of one matrix for all activation rows */
-static void matmul_chunk(const vc_tensor *w, const float *x, int n_rows, float *y, int64_t o0,
-                         int64_t o1) {
+typedef struct matmul_job {
+    int n_mats;
+    const vc_tensor *const *w;
+    const float *x;              /* [n_rows][in] */
+    const uint8_t *qx;           /* [n_rows] quantized rows of qx_stride bytes, or NULL */
+    size_t qx_stride;
+    int n_rows;
+    vc_kernels k;
+    int use_q[MAX_MATS];
+    float *y[MAX_MATS];
+    int64_t first_chunk[MAX_MATS + 1];   /* chunk index where matrix i starts */
+} matmul_job;
+
+/* rows [o0, o1) of matrix i for all activation rows */
+static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
+    const vc_tensor *w = job->w[i];
     const int64_t n_in = w->ne[0], n_out = w->ne[1];
     const size_t row_bytes = vc_row_bytes(w->type, n_in);
     const uint8_t *wdata = w->data;
-    for (int r = 0; r < n_rows; r += VC_DOT_MAX_ROWS) {
-        const int nr = n_rows - r < VC_DOT_MAX_ROWS ? n_rows - r : VC_DOT_MAX_ROWS;
-        const float *xr = x + (size_t)r * n_in;
+    float *y = job->y[i];
+    for (int r = 0; r < job->n_rows; r += VC_DOT_MAX_ROWS) {
+        const int nr = job->n_rows - r < VC_DOT_MAX_ROWS ? job->n_rows - r : VC_DOT_MAX_ROWS;
+        const float *xr = job->x + (size_t)r * n_in;
         for (int64_t o = o0; o < o1; o++) {
             float out[VC_DOT_MAX_ROWS];
-            vc_cpu_dot_rows(w->type, wdata + (size_t)o * row_bytes, xr, n_in, nr, n_in, out);
+            const uint8_t *wr = wdata + (size_t)o * row_bytes;
+            if (job->use_q[i])
+                vc_cpu_qdot_rows(job->k, w->type, wr, job->qx + (size_t)r * job->qx_stride,
+                                 job->qx_stride, nr, n_in, out);
+            else if (job->k == VC_KERNELS_PORTABLE)
+                vc_cpu_dot_rows_portable(w->type, wr, xr, n_in, nr, n_in, out);
+            else
+                vc_cpu_dot_rows(w->type, wr, xr, n_in, nr, n_in, out);
             for (int j = 0; j < nr; j++) y[(size_t)(r + j) * n_out + o] = out[j];
         }
     }
 }
 
-typedef struct matmul_job {
-    int n_mats;
-    const vc_tensor *const *w;
-    const float *x;
-    int n_rows;
-    float *const *y;
-    int64_t first_chunk[MAX_MATS + 1];   /* chunk index where matrix i starts */
-} matmul_job;
-
 static void matmul_task(void *arg, int64_t c) {
     const matmul_job *job = arg;
     int i = 0;
     while (c >= job->first_chunk[i + 1]) i++;
-    const vc_tensor *w = job->w[i];
+    const int64_t n_out = job->w[i]->ne[1];
     const int64_t o0 = (c - job->first_chunk[i]) * ROWS_PER_CHUNK;
-    const int64_t o1 = o0 + ROWS_PER_CHUNK < w->ne[1] ? o0 + ROWS_PER_CHUNK : w->ne[1];
-    matmul_chunk(w, job->x, job->n_rows, job->y[i], o0, o1);
+    const int64_t o1 = o0 + ROWS_PER_CHUNK < n_out ? o0 + ROWS_PER_CHUNK : n_out;
+    matmul_chunk(job, i, o0, o1);
 }
 
 void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,
                      float *const *y, vc_pool *pool) {
-    matmul_job job = { .n_mats = n_mats, .w = w, .x = x, .n_rows = n_rows, .y = y };
+    if (n_mats > MAX_MATS) n_mats = MAX_MATS;
+    matmul_job job = { .n_mats = n_mats, .w = w, .x = x, .n_rows = n_rows, .k = vc_cpu_kernels() };
+    const int64_t n_in = w[0]->ne[0];
     int64_t work = 0;
+    int any_q = 0;
     job.first_chunk[0] = 0;
-    for (int i = 0; i < n_mats && i < MAX_MATS; i++) {
+    for (int i = 0; i < n_mats; i++) {
         job.first_chunk[i + 1] = job.first_chunk[i] + (w[i]->ne[1] + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
         work += (int64_t)n_rows * w[i]->ne[1] * w[i]->ne[0];
+        job.use_q[i] = vc_cpu_qdot_supported(job.k, w[i]->type);
+        any_q |= job.use_q[i];
+        job.y[i] = y[i];
     }
     /* tiny problems are not worth waking the workers */
-    vc_pool_run(work < 65536 ? NULL : pool, job.first_chunk[n_mats], matmul_task, &job);
+    vc_pool *run_pool = work < 65536 ? NULL : pool;
+    if (!any_q) {
+        vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
+        return;
+    }
+    /* quantize the activation rows into the pool's scratch (reserved by the
+     * transformer for its largest batch) or, failing that, a stack buffer,
+     * as many rows at a time as fit */
+    _Alignas(64) uint8_t stack_buf[STACK_QBUF];
+    const size_t qb = vc_cpu_qrow_bytes(n_in);
+    size_t cap = 0;
+    uint8_t *buf = vc_pool_scratch(pool, &cap);
+    if (cap < sizeof stack_buf && cap < qb * (size_t)n_rows) {
+        buf = stack_buf;
+        cap = sizeof stack_buf;
+    }
+    const int rows_per = cap / qb < (size_t)n_rows ? (int)(cap / qb) : n_rows;
+    if (rows_per == 0) { /* a row wider than every buffer: float dots (depends on n_in only) */
+        for (int i = 0; i < n_mats; i++) job.use_q[i] = 0;
+        vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
+        return;
+    }
+    job.qx = buf;
+    job.qx_stride = qb;
+    for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
+        const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
+        for (int r = 0; r < g; r++) vc_cpu_quantize_row_q8(x + (size_t)(r0 + r) * n_in, n_in, buf + (size_t)r * qb);
+        job.x = x + (size_t)r0 * n_in;
+        job.n_rows = g;
+        for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];
+        vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
+    }
 }
 
 void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool) {

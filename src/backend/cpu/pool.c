@@ -40,6 +40,9 @@ struct vc_pool {
     _Atomic int64_t done;
     _Atomic uint32_t generation;
     _Atomic bool stop;
+
+    void *scratch;             /* vc_pool_reserve */
+    size_t scratch_bytes;
 };
 
 /* claims and runs tasks of generation gen (job fn, arg, n) until none is left */
@@ -133,6 +136,7 @@ void vc_pool_free(vc_pool *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->job_cv);
     pthread_cond_destroy(&p->done_cv);
+    free(p->scratch);
     free(p);
 }
 
@@ -164,4 +168,20 @@ void vc_pool_run(vc_pool *p, int64_t n_tasks, void (*fn)(void *arg, int64_t task
         while (atomic_load(&p->done) < n_tasks) pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+int vc_pool_reserve(vc_pool *p, size_t bytes, vc_error *err) {
+    if (!p || bytes <= p->scratch_bytes) return 0;
+    const size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *buf = aligned_alloc(64, rounded);
+    if (!buf) return vc_errorf(err, "thread pool: out of memory for %zu bytes of scratch", rounded);
+    free(p->scratch);
+    p->scratch = buf;
+    p->scratch_bytes = rounded;
+    return 0;
+}
+
+void *vc_pool_scratch(vc_pool *p, size_t *bytes) {
+    *bytes = p ? p->scratch_bytes : 0;
+    return p ? p->scratch : NULL;
 }

@@ -15,6 +15,7 @@
 #ifndef VLLMC_POOL_H
 #define VLLMC_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/error.h"
@@ -29,5 +30,12 @@ int vc_pool_threads(const vc_pool *p);   /* 1 for p == NULL */
 /* p == NULL or n_tasks small: runs inline on the caller. Not reentrant: one
  * run at a time per pool (the transformer owns its pool). */
 void vc_pool_run(vc_pool *p, int64_t n_tasks, void (*fn)(void *arg, int64_t task), void *arg);
+
+/* A workspace the pool owns for its caller's kernels (used by one op at a
+ * time, like the pool): vc_pool_reserve grows it to at least bytes (at
+ * setup, so that a forward allocates nothing); vc_pool_scratch returns it
+ * (64-byte aligned) and its size, NULL and 0 for p == NULL. */
+int vc_pool_reserve(vc_pool *p, size_t bytes, vc_error *err);
+void *vc_pool_scratch(vc_pool *p, size_t *bytes);
 
 #endif
