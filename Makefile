@@ -1,7 +1,8 @@
 # vllm.c build.
 #   make                 release build, -O3 -march=native  -> ./vllmc
 #   make PORTABLE=1      no -march=native (runs on any x86-64 / aarch64)
-#   make test            C unit tests (tests/test_*.c) + end-to-end tests
+#   make test            C unit tests (tests/test_*.c) + end-to-end tests; test_forward
+#                        and test_backend_cpu also once per kernel variant (VLLMC_KERNELS)
 #   make test SANITIZE=1 the same under ASan + UBSan (objects in build/asan;
 #                        e2e tests marked heavy are skipped there)
 #   make CUDA=1          also builds src/backend/cuda/*.cu with nvcc (none written yet)
@@ -75,9 +76,16 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON) -o $@ $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# kernel-level tests run once more per lower kernel variant (VLLMC_KERNELS,
+# src/backend/cpu/kernels.c): the default run covers the best one
+KERNEL_TESTS    := $(BUILD)/tests/test_forward $(BUILD)/tests/test_backend_cpu
+KERNEL_VARIANTS := portable avx2
+
 unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
 	  printf '== %s\n' $$t; VLLMC_BIN=$(BIN) $$t || fail=1; done; \
+	  for k in $(KERNEL_VARIANTS); do for t in $(KERNEL_TESTS); do \
+	    printf '== VLLMC_KERNELS=%s %s\n' $$k $$t; VLLMC_KERNELS=$$k $$t || fail=1; done; done; \
 	  if [ $$fail = 0 ]; then echo "unit: all passed"; else echo "unit: FAILED"; exit 1; fi
 
 # Under the sanitizers the e2e tests marked heavy (whole-model batches, long

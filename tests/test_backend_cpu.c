@@ -155,23 +155,28 @@ static void test_qdots(void **state) {
     assert_false(vc_cpu_qdot_supported(VC_KERNELS_PORTABLE, VC_Q4_1));
 }
 
-/* matmul rows are bitwise independent of the number of rows in the call */
-static void test_matmul_row_invariance(void **state) {
-    (void)state;
-    enum { IN = 96, OUT = 37, ROWS = 11 };
+/* matmul rows are bitwise independent of the number of rows in the call and
+ * of the pool (with its scratch for 8-bit activation rows, or none) */
+static void check_matmul_row_invariance(vc_dtype t) {
+    enum { IN = 512, OUT = 37, ROWS = 11 };
     unsigned seed = 7;
     float *wf = malloc(IN * OUT * sizeof(float));
     for (int i = 0; i < IN * OUT; i++) wf[i] = frand(&seed);
-    uint8_t *wq = malloc(vc_row_bytes(VC_Q4_1, IN) * OUT);
-    for (int o = 0; o < OUT; o++)
-        assert_int_equal(vc_quantize_row(VC_Q4_1, wf + o * IN, wq + o * vc_row_bytes(VC_Q4_1, IN), IN), 0);
-    vc_tensor w = { .name = "w", .type = VC_Q4_1, .n_dims = 2, .ne = { IN, OUT, 1, 1 }, .data = wq,
-                    .nbytes = vc_row_bytes(VC_Q4_1, IN) * OUT };
-    float x[ROWS * IN], all[ROWS * OUT], one[OUT];
+    const size_t rb = vc_row_bytes(t, IN);
+    uint8_t *wq = malloc(rb * OUT);
+    for (int o = 0; o < OUT; o++) {
+        if (t == VC_F16) for (int i = 0; i < IN; i++) ((uint16_t *)(wq + o * rb))[i] = vc_f32_to_f16(wf[o * IN + i]);
+        else assert_int_equal(vc_quantize_row(t, wf + o * IN, wq + o * rb, IN), 0);
+    }
+    vc_tensor w = { .name = "w", .type = t, .n_dims = 2, .ne = { IN, OUT, 1, 1 }, .data = wq,
+                    .nbytes = rb * OUT };
+    float *x = malloc(ROWS * IN * sizeof(float)), *all = malloc(ROWS * OUT * sizeof(float));
+    float one[OUT];
     for (int i = 0; i < ROWS * IN; i++) x[i] = frand(&seed);
     vc_pool *pool = NULL;
     vc_error err;
     assert_int_equal(vc_pool_create(&pool, 3, &err), 0);
+    assert_int_equal(vc_pool_reserve(pool, (size_t)ROWS * vc_cpu_qrow_bytes(IN), &err), 0);
     vc_cpu_matmul(&w, x, ROWS, all, pool);
     for (int r = 0; r < ROWS; r++) {
         vc_cpu_matmul(&w, x + r * IN, 1, one, NULL);
@@ -180,6 +185,14 @@ static void test_matmul_row_invariance(void **state) {
     vc_pool_free(pool);
     free(wf);
     free(wq);
+    free(x);
+    free(all);
+}
+
+static void test_matmul_row_invariance(void **state) {
+    (void)state;
+    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q8_0, VC_F16 };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) check_matmul_row_invariance(types[i]);
 }
 
 /* paged attention over long contexts (several 64-position score chunks),
