@@ -98,7 +98,7 @@ e2e: $(BIN)
 
 test: unit e2e
 
-BENCH_BIN := $(BUILD)/bench/membw $(BUILD)/bench/bench_engine $(BUILD)/bench/tokenizer_bench
+BENCH_BIN := $(BUILD)/bench/membw $(BUILD)/bench/bench_engine $(BUILD)/bench/tokenizer_bench $(BUILD)/bench/matmul_bench
 bench: $(BIN) $(BENCH_BIN)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)

@@ -66,7 +66,7 @@ static void usage(FILE *f) {
             "  --block-size N        tokens per KV block (default 16)\n"
             "  --no-prefix-caching   turn automatic prefix caching off\n"
             "  --chat-template NAME  override the model's template (chatml, llama3, ...)\n"
-            "  --threads N           CPU threads (default: all cores)\n"
+            "  --threads N           CPU threads (default: physical cores)\n"
             "  --verbose             per-answer token ids and every counter\n"
             "  --tokenize FILE       print the token ids of FILE's text (BOS/EOS per the tokenizer)\n"
             "  --detokenize FILE     print the text of the token ids in FILE\n"

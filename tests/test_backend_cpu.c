@@ -78,12 +78,14 @@ static void test_dots(void **state) {
  * double-precision dot of quant.c's dequantized weights with the dequantized
  * activation row; avx2 and avx512 variants and every row count give the same
  * bits. */
+enum { QR = 7 }; /* activation rows: a group of 4 and one of 3 */
+
 static void check_qdot(vc_dtype t, int64_t n) {
     unsigned seed = 4242u + (unsigned)t * 13u + (unsigned)n;
     float *w = malloc((size_t)n * sizeof(float));
-    float *x = malloc((size_t)n * VC_DOT_MAX_ROWS * sizeof(float));
+    float *x = malloc((size_t)n * QR * sizeof(float));
     for (int64_t i = 0; i < n; i++) w[i] = frand(&seed);
-    for (int64_t i = 0; i < n * VC_DOT_MAX_ROWS; i++) x[i] = frand(&seed) * (1.0f + (float)(i % 97));
+    for (int64_t i = 0; i < n * QR; i++) x[i] = frand(&seed) * (1.0f + (float)(i % 97));
     for (int64_t i = 0; i < 32; i++) x[64 + i] = 0.0f; /* an all-zero block */
     uint8_t *row = malloc(vc_row_bytes(t, n));
     assert_int_equal(vc_quantize_row(t, w, row, n), 0);
@@ -91,10 +93,10 @@ static void check_qdot(vc_dtype t, int64_t n) {
     vc_dequantize_row(t, row, deq, n);
     const size_t qb = vc_cpu_qrow_bytes(n);
     assert_int_equal(qb % 64, 0);
-    uint8_t *qx = aligned_alloc(64, qb * VC_DOT_MAX_ROWS);
-    float single[VC_DOT_MAX_ROWS];
+    uint8_t *qx = aligned_alloc(64, qb * QR);
+    float single[QR];
     const vc_kernels best = vc_cpu_kernels();
-    for (int j = 0; j < VC_DOT_MAX_ROWS; j++) {
+    for (int j = 0; j < QR; j++) {
         uint8_t *qj = qx + j * qb;
         vc_cpu_quantize_row_q8(x + j * n, n, qj);
         const int8_t *q = (const int8_t *)qj;
@@ -114,21 +116,21 @@ static void check_qdot(vc_dtype t, int64_t n) {
             }
             assert_true(s[b] == d[b] * (float)sum);
         }
-        vc_cpu_qdot_rows(VC_KERNELS_AVX2, t, row, qj, qb, 1, n, &single[j]);
+        vc_cpu_qdot_rows(VC_KERNELS_AVX2, t, row, qj, qb, 1, n, &single[j], 1);
         if (fabs(single[j] - ref) > 1e-5 * scale)
             fail_msg("%s n=%lld row %d: q8 dot %.9g vs reference %.9g", vc_dtype_name(t), (long long)n,
                      j, single[j], ref);
         if (best == VC_KERNELS_AVX512) {
             float v;
-            vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, row, qj, qb, 1, n, &v);
+            vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, row, qj, qb, 1, n, &v, 1);
             assert_memory_equal(&v, &single[j], sizeof v);
         }
     }
-    for (int nr = 1; nr <= VC_DOT_MAX_ROWS; nr++)
-        for (int off = 0; off + nr <= VC_DOT_MAX_ROWS; off++)
+    for (int nr = 1; nr <= QR; nr++)
+        for (int off = 0; off + nr <= QR; off++)
             for (int k = VC_KERNELS_AVX2; k <= (int)best; k++) {
-                float out[VC_DOT_MAX_ROWS];
-                vc_cpu_qdot_rows((vc_kernels)k, t, row, qx + off * qb, qb, nr, n, out);
+                float out[QR];
+                vc_cpu_qdot_rows((vc_kernels)k, t, row, qx + off * qb, qb, nr, n, out, 1);
                 assert_memory_equal(out, single + off, (size_t)nr * sizeof(float));
             }
     free(w);
@@ -142,17 +144,20 @@ static void test_qdots(void **state) {
     (void)state;
     if (vc_cpu_kernels() < VC_KERNELS_AVX2) {
         /* not a skip: on this CPU (or with VLLMC_KERNELS=portable) nothing may claim the path */
-        assert_false(vc_cpu_qdot_supported(vc_cpu_kernels(), VC_Q4_1));
+        assert_false(vc_cpu_qdot_supported(vc_cpu_kernels(), VC_Q4_1, 256));
         return;
     }
     const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q4_K, VC_Q6_K };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        assert_true(vc_cpu_qdot_supported(VC_KERNELS_AVX2, types[i]));
-        check_qdot(types[i], 256);
-        check_qdot(types[i], 1536);
+        assert_true(vc_cpu_qdot_supported(VC_KERNELS_AVX2, types[i], 1536));
+        check_qdot(types[i], 256);   /* one scale segment */
+        check_qdot(types[i], 1536);  /* 48 blocks: a full segment and a part */
+        check_qdot(types[i], 2816);  /* 88 blocks: 32 + 32 + 24 */
+        if (vc_dtype_block_elems(types[i]) == 32) check_qdot(types[i], 576); /* 18: an 8-block tail */
     }
-    assert_false(vc_cpu_qdot_supported(VC_KERNELS_AVX2, VC_F16));
-    assert_false(vc_cpu_qdot_supported(VC_KERNELS_PORTABLE, VC_Q4_1));
+    assert_false(vc_cpu_qdot_supported(VC_KERNELS_AVX2, VC_F16, 256));
+    assert_false(vc_cpu_qdot_supported(VC_KERNELS_PORTABLE, VC_Q4_1, 256));
+    assert_false(vc_cpu_qdot_supported(VC_KERNELS_AVX2, VC_Q4_1, 32 * VC_QDOT_MAX_BLOCKS + 32));
 }
 
 /* matmul rows are bitwise independent of the number of rows in the call and

@@ -54,13 +54,16 @@ const char *vc_cpu_kernels_name(vc_kernels k);
  * int8 q[n]; float d[n/32]; float s[n/32] (per 32-block scale, d * sum q). */
 size_t vc_cpu_qrow_bytes(int64_t n);
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
-/* 1 if weights of type t are dotted with 8-bit activations at level k */
-int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t);
-/* out[j] = dot(dequant(w_row), dequant(qx + j * qx_stride)) for j < nr <= 4;
- * k must be avx2 or avx512 and vc_cpu_qdot_supported(k, t); bitwise the same
- * for both levels and for any nr */
+/* 1 if weights of type t, rows of n values, are dotted with 8-bit
+ * activations at level k (n <= 32 * VC_QDOT_MAX_BLOCKS) */
+#define VC_QDOT_MAX_BLOCKS 1024
+int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n);
+/* out[j * out_stride] = dot(dequant(w_row), dequant(qx + j * qx_stride)) for
+ * j < nr (any nr >= 1; the weight row's scales are decoded once, rows go by
+ * 4 at a time); k must be avx2 or avx512 and vc_cpu_qdot_supported(k, t, n).
+ * Bitwise the same for both levels and whatever nr or the row's place. */
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
-                      int nr, int64_t n, float *out);
+                      int nr, int64_t n, float *out, size_t out_stride);
 
 /* y[r][o] = sum_i W[o][i] * x[r][i]   for r < n_rows, o < W->ne[1]
  *   W: [out = ne[1]][in = ne[0]] in its stored type

@@ -29,7 +29,7 @@ typedef struct vc_ppl_params {
     int stride;             /* 0 = chunk mode; > 0 = strided windows */
     int max_chunks;         /* -1 = all */
     int seqs_per_batch;     /* chunks per forward (<= 0: 4, fewer if the logits would be huge) */
-    int n_threads;          /* <= 0: all cores */
+    int n_threads;          /* <= 0: physical cores */
     int bos_id;             /* replaces each chunk's first token; -1 = none */
     vc_dtype kv_dtype;      /* KV cache dtype (llama.cpp's default is F16) */
 } vc_ppl_params;

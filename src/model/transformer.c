@@ -19,7 +19,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "backend/backend.h"
 #include "model/quant.h"
@@ -107,10 +106,7 @@ int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch
     if (!t) return vc_errorf(err, "transformer: out of memory");
     t->m = m;
     t->max_tokens = max_batch_tokens;
-    if (n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)n : 1;
-    }
+    if (n_threads <= 0) n_threads = vc_pool_default_threads();
     t->n_threads = n_threads;
     if (vc_pool_create(&t->pool, n_threads, err)) {
         vc_transformer_free(t);

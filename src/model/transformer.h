@@ -11,7 +11,7 @@
 
 typedef struct vc_transformer vc_transformer;
 
-/* n_threads <= 0: the number of online cores. A vc_transformer owns scratch
+/* n_threads <= 0: the physical cores (vc_pool_default_threads). A vc_transformer owns scratch
  * buffers and a thread pool: one forward at a time per transformer. */
 int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch_tokens,
                           int n_threads, vc_error *err);

@@ -17,7 +17,7 @@
 
 #include "model/quant.h"
 
-enum { ROWS_PER_CHUNK = 16, MAX_MATS = 4, STACK_QBUF = 32768 };
+enum { ROWS_PER_CHUNK = 16, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768 };
 
 typedef struct matmul_job {
     int n_mats;
@@ -39,19 +39,29 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
     const size_t row_bytes = vc_row_bytes(w->type, n_in);
     const uint8_t *wdata = w->data;
     float *y = job->y[i];
+    if (job->use_q[i]) {
+        /* tiles of quantized activation rows that stay in L1 while the
+         * chunk's weight rows pass over them (each weight row's scales
+         * decoded once per tile) */
+        int tile = (int)(QTILE_BYTES / job->qx_stride) & ~(VC_DOT_MAX_ROWS - 1);
+        if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
+        for (int r = 0; r < job->n_rows; r += tile) {
+            const int nr = job->n_rows - r < tile ? job->n_rows - r : tile;
+            for (int64_t o = o0; o < o1; o++)
+                vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes,
+                                 job->qx + (size_t)r * job->qx_stride, job->qx_stride, nr, n_in,
+                                 y + (size_t)r * n_out + o, (size_t)n_out);
+        }
+        return;
+    }
     for (int r = 0; r < job->n_rows; r += VC_DOT_MAX_ROWS) {
         const int nr = job->n_rows - r < VC_DOT_MAX_ROWS ? job->n_rows - r : VC_DOT_MAX_ROWS;
         const float *xr = job->x + (size_t)r * n_in;
         for (int64_t o = o0; o < o1; o++) {
             float out[VC_DOT_MAX_ROWS];
             const uint8_t *wr = wdata + (size_t)o * row_bytes;
-            if (job->use_q[i])
-                vc_cpu_qdot_rows(job->k, w->type, wr, job->qx + (size_t)r * job->qx_stride,
-                                 job->qx_stride, nr, n_in, out);
-            else if (job->k == VC_KERNELS_PORTABLE)
-                vc_cpu_dot_rows_portable(w->type, wr, xr, n_in, nr, n_in, out);
-            else
-                vc_cpu_dot_rows(w->type, wr, xr, n_in, nr, n_in, out);
+            if (job->k == VC_KERNELS_PORTABLE) vc_cpu_dot_rows_portable(w->type, wr, xr, n_in, nr, n_in, out);
+            else vc_cpu_dot_rows(w->type, wr, xr, n_in, nr, n_in, out);
             for (int j = 0; j < nr; j++) y[(size_t)(r + j) * n_out + o] = out[j];
         }
     }
@@ -78,7 +88,7 @@ void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     for (int i = 0; i < n_mats; i++) {
         job.first_chunk[i + 1] = job.first_chunk[i] + (w[i]->ne[1] + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
         work += (int64_t)n_rows * w[i]->ne[1] * w[i]->ne[0];
-        job.use_q[i] = vc_cpu_qdot_supported(job.k, w[i]->type);
+        job.use_q[i] = vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
         any_q |= job.use_q[i];
         job.y[i] = y[i];
     }

@@ -9,6 +9,9 @@
 #include "backend/cpu/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -184,4 +187,36 @@ int vc_pool_reserve(vc_pool *p, size_t bytes, vc_error *err) {
 void *vc_pool_scratch(vc_pool *p, size_t *bytes) {
     *bytes = p ? p->scratch_bytes : 0;
     return p ? p->scratch : NULL;
+}
+
+static int read_int_file(const char *path, int *out) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    const int ok = fscanf(f, "%d", out) == 1;
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+int vc_pool_default_threads(void) {
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const int fallback = online > 0 ? (int)online : 1;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return fallback;
+    enum { MAX_CORES = 1024 };
+    long seen[MAX_CORES];
+    int n_seen = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        char path[128];
+        int core = 0, pkg = 0;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+        if (read_int_file(path, &core)) return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : fallback;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+        if (read_int_file(path, &pkg)) pkg = 0;
+        const long key = (long)pkg * 65536 + core;
+        int dup = 0;
+        for (int i = 0; i < n_seen && !dup; i++) dup = seen[i] == key;
+        if (!dup && n_seen < MAX_CORES) seen[n_seen++] = key;
+    }
+    return n_seen > 0 ? n_seen : fallback;
 }

@@ -31,6 +31,11 @@ int vc_pool_threads(const vc_pool *p);   /* 1 for p == NULL */
  * run at a time per pool (the transformer owns its pool). */
 void vc_pool_run(vc_pool *p, int64_t n_tasks, void (*fn)(void *arg, int64_t task), void *arg);
 
+/* The default thread count: physical cores among the CPUs this process may
+ * run on (sched_getaffinity; SMT siblings counted once, from sysfs
+ * topology/core_id + physical_package_id), else the online CPUs; >= 1. */
+int vc_pool_default_threads(void);
+
 /* A workspace the pool owns for its caller's kernels (used by one op at a
  * time, like the pool): vc_pool_reserve grows it to at least bytes (at
  * setup, so that a forward allocates nothing); vc_pool_scratch returns it

@@ -47,8 +47,8 @@ void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst) {
     }
 }
 
-int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t) {
-    if (k == VC_KERNELS_PORTABLE) return 0;
+int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n) {
+    if (k == VC_KERNELS_PORTABLE || n > 32 * VC_QDOT_MAX_BLOCKS) return 0;
 #if defined(__x86_64__) || defined(__i386__)
     switch (t) {
     case VC_Q8_0: case VC_Q4_0: case VC_Q4_1: case VC_Q4_K: case VC_Q6_K: return 1;
@@ -63,8 +63,10 @@ int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t) {
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+enum { SEG = 32 }; /* blocks per scale segment in qdot_kernels.h */
+
 #define KERNEL static inline __attribute__((always_inline)) void
-#define DISPATCH_NR(call)                                \
+#define DISPATCH_NR(nr, call)                            \
     switch (nr) {                                        \
     case 1: { const int nr_ = 1; call; } break;          \
     case 2: { const int nr_ = 2; call; } break;          \
@@ -124,16 +126,16 @@ static inline __m256i dot_us_avx2(__m256i u, __m256i s) {
 #pragma GCC pop_options
 
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
-                      int nr, int64_t n, float *out) {
-    if (k == VC_KERNELS_AVX512) vnni_rows(t, w_row, qx, qx_stride, nr, n, out);
-    else avx2_rows(t, w_row, qx, qx_stride, nr, n, out);
+                      int nr, int64_t n, float *out, size_t out_stride) {
+    if (k == VC_KERNELS_AVX512) vnni_rows(t, w_row, qx, qx_stride, nr, n, out, out_stride);
+    else avx2_rows(t, w_row, qx, qx_stride, nr, n, out, out_stride);
 }
 
 #else
 
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
-                      int nr, int64_t n, float *out) {
-    (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)nr; (void)n; (void)out;
+                      int nr, int64_t n, float *out, size_t out_stride) {
+    (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)nr; (void)n; (void)out; (void)out_stride;
 }
 
 #endif

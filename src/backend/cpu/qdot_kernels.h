@@ -10,8 +10,8 @@
  * Every kernel: out[j] = sum over the row of dequant(w) * dequant(qx row j)
  * for j < nr (nr a compile-time constant after DISPATCH in qdot.c); per
  * 32-value block the integer dot is exact, then one float multiply-add into
- * 8 lanes per row (blocks in order), one horizontal sum at the end, plus a
- * scalar sum for the weights' offsets (Q4_1 m, Q4_K mins). A row's arithmetic
+ * 8 lanes per row (blocks in order), one horizontal sum at the end, plus the
+ * weights' offsets (Q4_1 m, Q4_K mins) summed separately. A row's arithmetic
  * does not depend on nr (batch invariance). */
 
 /* signed x signed through the unsigned x signed dot: |w| and a * sign(w) */
@@ -27,97 +27,117 @@ static inline __m256i QK(nibbles32)(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-KERNEL QK(q8_0)(const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t n, float *out) {
-    __m256 acc[VC_DOT_MAX_ROWS];
-    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, w += 34) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(w + 2));
-        const float dw = f16_load(w);
-        for (int j = 0; j < nr; j++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(qx + j * xs + 32 * b));
-            const __m256 s = _mm256_cvtepi32_ps(QK(dot_ss)(q, a));
-            acc[j] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * qrow_d(qx + j * xs, n)[b]), acc[j]);
+/* Structure of every kernel: the weight row's per-block float scale wd[k]
+ * (and offset wm[k] for Q4_1 / Q4_K) is decoded once per call (prep), then
+ * the activation rows go by in groups of up to VC_DOT_MAX_ROWS; per segment
+ * of SEG blocks each row's pair scales sc[j][k] = wd[k] * d_j[k] are formed
+ * 8 blocks per multiply and the offset term accumulates as 8-lane
+ * wm[k] * s_j[k] (then a scalar tail); the block loop does one integer dot,
+ * one conversion and one multiply-add per (block, row). Nothing in a row's
+ * arithmetic depends on the group it is in. */
+
+/* sc[j][k] = wd[k] * d_j[b0 + k]; accm[j] += wm[k] * s_j[b0 + k] (wm NULL: none) */
+static inline __attribute__((always_inline)) void QK(seg_scales)(
+    const float *wd, const float *wm, const uint8_t *qx, size_t xs, int nr, int64_t n, int64_t b0,
+    int nb, float sc[][SEG], __m256 *accm, float *accm_tail) {
+    for (int j = 0; j < nr; j++) {
+        const float *dj = qrow_d(qx + j * xs, n) + b0, *sj = qrow_s(qx + j * xs, n) + b0;
+        int k = 0;
+        for (; k + 8 <= nb; k += 8) {
+            _mm256_store_ps(sc[j] + k, _mm256_mul_ps(_mm256_loadu_ps(wd + k), _mm256_loadu_ps(dj + k)));
+            if (wm) accm[j] = _mm256_fmadd_ps(_mm256_loadu_ps(wm + k), _mm256_loadu_ps(sj + k), accm[j]);
+        }
+        for (; k < nb; k++) {
+            sc[j][k] = wd[k] * dj[k];
+            if (wm) accm_tail[j] += wm[k] * sj[k];
         }
     }
-    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
 }
 
-/* Q4_0: value = d * (q - 8) */
-KERNEL QK(q4_0)(const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t n, float *out) {
-    __m256 acc[VC_DOT_MAX_ROWS];
-    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
-    const __m256i eight = _mm256_set1_epi8(8);
-    for (int64_t b = 0; b < n / 32; b++, w += 18) {
-        const __m256i q = _mm256_sub_epi8(QK(nibbles32)(w + 2), eight);
-        const float dw = f16_load(w);
-        for (int j = 0; j < nr; j++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(qx + j * xs + 32 * b));
-            const __m256 s = _mm256_cvtepi32_ps(QK(dot_ss)(q, a));
-            acc[j] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * qrow_d(qx + j * xs, n)[b]), acc[j]);
-        }
+/* the group loop around a block loop (the variadic argument) over the
+ * segment [b0, b0 + ns), in which
+ * ROW_BLOCK(j, p, k) adds block k's integer dot p of row j */
+#define GROUP_KERNEL(NAME, WM, SIGN, ...)                                                       \
+    KERNEL QK(NAME)(const uint8_t *w, const float *wd, const float *wmv, const uint8_t *qx,       \
+                    size_t xs, int nr, int64_t n, float *out, size_t os) {                        \
+        __m256 acc[VC_DOT_MAX_ROWS], accm[VC_DOT_MAX_ROWS];                                       \
+        float accm_tail[VC_DOT_MAX_ROWS];                                                         \
+        float sc[VC_DOT_MAX_ROWS][SEG] __attribute__((aligned(32)));                              \
+        (void)wmv;                                                                                \
+        for (int j = 0; j < nr; j++) {                                                            \
+            acc[j] = accm[j] = _mm256_setzero_ps();                                               \
+            accm_tail[j] = 0.0f;                                                                  \
+        }                                                                                         \
+        const int64_t nb = n / 32;                                                                \
+        for (int64_t b0 = 0; b0 < nb; b0 += SEG) {                                                \
+            const int ns = nb - b0 < SEG ? (int)(nb - b0) : SEG;                                  \
+            QK(seg_scales)(wd + b0, WM, qx, xs, nr, n, b0, ns, sc, accm, accm_tail);              \
+            __VA_ARGS__                                                                           \
+        }                                                                                         \
+        for (int j = 0; j < nr; j++)                                                              \
+            out[j * os] = hsum256(acc[j]) SIGN (hsum256(accm[j]) + accm_tail[j]);                 \
     }
-    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
-}
 
-/* Q4_1: value = d * q + m; the m part is m * (sum of the activation block) */
-KERNEL QK(q4_1)(const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t n, float *out) {
-    __m256 acc[VC_DOT_MAX_ROWS];
-    float accm[VC_DOT_MAX_ROWS];
-    for (int j = 0; j < nr; j++) { acc[j] = _mm256_setzero_ps(); accm[j] = 0.0f; }
-    for (int64_t b = 0; b < n / 32; b++, w += 20) {
-        const __m256i q = QK(nibbles32)(w + 4);
-        const float dw = f16_load(w), mw = f16_load(w + 2);
-        for (int j = 0; j < nr; j++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(qx + j * xs + 32 * b));
-            const __m256 s = _mm256_cvtepi32_ps(DOT_US(q, a));
-            acc[j] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * qrow_d(qx + j * xs, n)[b]), acc[j]);
-            accm[j] += mw * qrow_s(qx + j * xs, n)[b];
-        }
-    }
-    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]) + accm[j];
-}
+#define ROW_BLOCK(j, p, k)                                                                        \
+    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[j][k]), acc[j])
 
-/* Q4_K: 8 sub-blocks of 32 per 256, value = d*sc*q - dmin*m (see dot.c) */
-KERNEL QK(q4_k)(const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t n, float *out) {
-    __m256 acc[VC_DOT_MAX_ROWS];
-    float accm[VC_DOT_MAX_ROWS];
-    for (int j = 0; j < nr; j++) { acc[j] = _mm256_setzero_ps(); accm[j] = 0.0f; }
-    const __m256i mask = _mm256_set1_epi8(0x0F);
-    for (int64_t sb = 0; sb < n / 256; sb++, w += 144) {
-        const float d = f16_load(w), dmin = f16_load(w + 2);
-        for (int c = 0; c < 4; c++) {
-            const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
-            const __m256i q[2] = { _mm256_and_si256(raw, mask),
-                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask) };
-            for (int h = 0; h < 2; h++) {
-                float sc, mn;
-                k_scale_min(w + 4, 2 * c + h, &sc, &mn);
-                const float dsc = d * sc, dmn = dmin * mn;
-                const int64_t b = sb * 8 + 2 * c + h;
-                for (int j = 0; j < nr; j++) {
-                    const __m256i a = _mm256_loadu_si256((const __m256i *)(qx + j * xs + 32 * b));
-                    const __m256 s = _mm256_cvtepi32_ps(DOT_US(q[h], a));
-                    acc[j] = _mm256_fmadd_ps(s, _mm256_set1_ps(dsc * qrow_d(qx + j * xs, n)[b]), acc[j]);
-                    accm[j] += dmn * qrow_s(qx + j * xs, n)[b];
-                }
-            }
+#define A_BLOCK(j, b) _mm256_loadu_si256((const __m256i *)(qx + (j) * xs + 32 * (b)))
+
+/* Q8_0 { f16 d; i8 q[32] }: value = d * q */
+GROUP_KERNEL(q8_0, NULL, +, {
+    const uint8_t *wb = w + 34 * b0;
+    for (int k = 0; k < ns; k++, wb += 34) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(wb + 2));
+        for (int j = 0; j < nr; j++) ROW_BLOCK(j, QK(dot_ss)(q, A_BLOCK(j, b0 + k)), k);
+    }
+})
+
+/* Q4_0 { f16 d; u8 qs[16] }: value = d * (q - 8) */
+GROUP_KERNEL(q4_0, NULL, +, {
+    const uint8_t *wb = w + 18 * b0;
+    for (int k = 0; k < ns; k++, wb += 18) {
+        const __m256i q = _mm256_sub_epi8(QK(nibbles32)(wb + 2), _mm256_set1_epi8(8));
+        for (int j = 0; j < nr; j++) ROW_BLOCK(j, QK(dot_ss)(q, A_BLOCK(j, b0 + k)), k);
+    }
+})
+
+/* Q4_1 { f16 d, m; u8 qs[16] }: value = d * q + m; the m part is
+ * m * (d_a * sum of the activation block's q) = m * s */
+GROUP_KERNEL(q4_1, wmv + b0, +, {
+    const uint8_t *wb = w + 20 * b0;
+    for (int k = 0; k < ns; k++, wb += 20) {
+        const __m256i q = QK(nibbles32)(wb + 4);
+        for (int j = 0; j < nr; j++) ROW_BLOCK(j, DOT_US(q, A_BLOCK(j, b0 + k)), k);
+    }
+})
+
+/* Q4_K: 8 sub-blocks of 32 per 256, value = d*sc*q - dmin*m (see dot.c);
+ * chunk c of a super-block holds sub-block 2c (low nibbles) and 2c+1 (high) */
+GROUP_KERNEL(q4_k, wmv + b0, -, {
+    for (int k = 0; k < ns; k += 2) {
+        const int64_t b = b0 + k;
+        const uint8_t *raw_p = w + 144 * (b / 8) + 16 + 16 * (b % 8);
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)raw_p);
+        const __m256i q0 = _mm256_and_si256(raw, _mm256_set1_epi8(0x0F));
+        const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(0x0F));
+        for (int j = 0; j < nr; j++) {
+            ROW_BLOCK(j, DOT_US(q0, A_BLOCK(j, b)), k);
+            ROW_BLOCK(j, DOT_US(q1, A_BLOCK(j, b + 1)), k + 1);
         }
     }
-    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]) - accm[j];
-}
+})
 
 /* Q6_K: value = d * scales[16-group] * (v - 32), v 6 bits (see dot.c for the
  * bit layout). Lanes 0-3 of a block's integer dot are its first 16 values,
- * lanes 4-7 the second 16: one scale vector per block. */
-KERNEL QK(q6_k)(const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t n, float *out) {
-    __m256 acc[VC_DOT_MAX_ROWS];
-    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
+ * lanes 4-7 the second 16: they are multiplied by their int8 scales in
+ * integers (exact); the float scale is d * d_a. */
+GROUP_KERNEL(q6_k, NULL, +, {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
-    for (int64_t sb = 0; sb < n / 256; sb++, w += 210) {
-        const float d = f16_load(w + 208);
-        const int8_t *scales = (const int8_t *)(w + 192);
+    for (int k8 = 0; k8 < ns; k8 += 8) {
+        const uint8_t *wb = w + 210 * ((b0 + k8) / 8);
+        const int8_t *scales = (const int8_t *)(wb + 192);
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+            const uint8_t *ql = wb + 64 * h, *qh = wb + 128 + 32 * h;
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
@@ -130,32 +150,61 @@ KERNEL QK(q6_k)(const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t 
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4)),
             };
-            for (int k = 0; k < 4; k++) {
-                const __m256i q = _mm256_sub_epi8(v[k], k32);
-                const int si = 8 * h + 2 * k;
-                const float s0 = d * scales[si], s1 = d * scales[si + 1];
-                const __m256 sv = _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1);
-                const int64_t b = sb * 8 + 4 * h + k;
-                for (int j = 0; j < nr; j++) {
-                    const __m256i a = _mm256_loadu_si256((const __m256i *)(qx + j * xs + 32 * b));
-                    const __m256 s = _mm256_cvtepi32_ps(QK(dot_ss)(q, a));
-                    const __m256 f = _mm256_mul_ps(sv, _mm256_set1_ps(qrow_d(qx + j * xs, n)[b]));
-                    acc[j] = _mm256_fmadd_ps(s, f, acc[j]);
-                }
+            for (int kk = 0; kk < 4; kk++) {
+                const __m256i q = _mm256_sub_epi8(v[kk], k32);
+                const int si = 8 * h + 2 * kk, k = k8 + 4 * h + kk;
+                const int s0 = scales[si], s1 = scales[si + 1];
+                const __m256i sv = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
+                for (int j = 0; j < nr; j++)
+                    ROW_BLOCK(j, _mm256_mullo_epi32(QK(dot_ss)(q, A_BLOCK(j, b0 + k)), sv), k);
             }
         }
     }
-    for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
+})
+
+#undef ROW_BLOCK
+#undef A_BLOCK
+#undef GROUP_KERNEL
+
+/* per-block scales (and offsets) of a whole weight row; nb <= VC_QDOT_MAX_BLOCKS */
+static void QK(prep)(vc_dtype t, const uint8_t *w, int64_t nb, float *wd, float *wm) {
+    switch (t) {
+    case VC_Q8_0: for (int64_t k = 0; k < nb; k++) wd[k] = f16_load(w + 34 * k); break;
+    case VC_Q4_0: for (int64_t k = 0; k < nb; k++) wd[k] = f16_load(w + 18 * k); break;
+    case VC_Q4_1:
+        for (int64_t k = 0; k < nb; k++) {
+            wd[k] = f16_load(w + 20 * k);
+            wm[k] = f16_load(w + 20 * k + 2);
+        }
+        break;
+    case VC_Q4_K:
+        for (int64_t k = 0; k < nb; k++) {
+            const uint8_t *sb = w + 144 * (k / 8);
+            float s, m;
+            k_scale_min(sb + 4, (int)(k % 8), &s, &m);
+            wd[k] = f16_load(sb) * s;
+            wm[k] = f16_load(sb + 2) * m;
+        }
+        break;
+    case VC_Q6_K: for (int64_t k = 0; k < nb; k++) wd[k] = f16_load(w + 210 * (k / 8) + 208); break;
+    default: break;
+    }
 }
 
-static void QK(rows)(vc_dtype t, const void *w_row, const void *qx, size_t xs, int nr, int64_t n,
-                     float *out) {
-    switch (t) {
-    case VC_Q8_0: DISPATCH_NR(QK(q8_0)(w_row, qx, xs, nr_, n, out)); return;
-    case VC_Q4_0: DISPATCH_NR(QK(q4_0)(w_row, qx, xs, nr_, n, out)); return;
-    case VC_Q4_1: DISPATCH_NR(QK(q4_1)(w_row, qx, xs, nr_, n, out)); return;
-    case VC_Q4_K: DISPATCH_NR(QK(q4_k)(w_row, qx, xs, nr_, n, out)); return;
-    case VC_Q6_K: DISPATCH_NR(QK(q6_k)(w_row, qx, xs, nr_, n, out)); return;
-    default: return;
+static void QK(rows)(vc_dtype t, const void *w_row, const void *qx_v, size_t xs, int nr, int64_t n,
+                     float *out, size_t os) {
+    float wd[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32))), wm[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32)));
+    const uint8_t *w = w_row, *qx = qx_v;
+    QK(prep)(t, w, n / 32, wd, wm);
+    for (int r = 0; r < nr; r += VC_DOT_MAX_ROWS, qx += VC_DOT_MAX_ROWS * xs, out += VC_DOT_MAX_ROWS * os) {
+        const int g = nr - r < VC_DOT_MAX_ROWS ? nr - r : VC_DOT_MAX_ROWS;
+        switch (t) {
+        case VC_Q8_0: DISPATCH_NR(g, QK(q8_0)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
+        case VC_Q4_0: DISPATCH_NR(g, QK(q4_0)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
+        case VC_Q4_1: DISPATCH_NR(g, QK(q4_1)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
+        case VC_Q4_K: DISPATCH_NR(g, QK(q4_k)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
+        case VC_Q6_K: DISPATCH_NR(g, QK(q6_k)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
+        default: return;
+        }
     }
 }
