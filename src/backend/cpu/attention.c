@@ -41,6 +41,52 @@ void vc_cpu_kv_store(vc_kv_cache *kv, int layer, const float *k, const float *v,
     }
 }
 
+#ifdef VC_ATT_AVX2
+/* e^x for 8 lanes, x <= 0 (scores minus their max; -inf and x < -87 give
+ * 0): 2^n * p(r) with n = round(x / ln 2), r = x - n ln 2 (two-part ln 2),
+ * p a degree-6 Taylor polynomial (relative error < 2e-7 on |r| <= ln2 / 2) */
+static inline __m256 exp8_nonpos(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.0f);
+    const __m256 zero_mask = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
+    x = _mm256_max_ps(x, lo);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), zero_mask);
+}
+#endif
+
+/* s[j] = e^(s[j] - m) for j < n (n <= SCORE_CHUNK; s has room for SCORE_CHUNK) */
+static void exp_shifted(float *s, int n, float m) {
+#ifdef VC_ATT_AVX2
+    /* pad to whole vectors with -inf so that every score takes the same path */
+    for (int j = n; j < ((n + 7) & ~7); j++) s[j] = -INFINITY;
+    const __m256 vm = _mm256_set1_ps(m);
+    for (int j = 0; j < n; j += 8)
+        _mm256_storeu_ps(s + j, exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm)));
+#else
+    for (int j = 0; j < n; j++) s[j] = expf(s[j] - m);
+#endif
+}
+
+#ifdef VC_ATT_AVX2
+static inline __m256 load8_kv(vc_dtype dtype, const uint8_t *v, int i) {
+    if (dtype == VC_F32) return _mm256_loadu_ps((const float *)v + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)v + i));
+    if (dtype == VC_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+#endif
+
 /* acc[i] = acc[i] * corr + p * v[i] */
 static void scale_axpy(float *acc, float corr, float p, vc_dtype dtype, const uint8_t *v, int n) {
     int i = 0;
@@ -107,6 +153,25 @@ static inline float kdot(vc_dtype dtype, const uint8_t *k, const float *q, int n
     return s;
 }
 
+#ifdef VC_ATT_AVX2
+/* out[p] = q . k[p] for 8 rows k[p] (head_dim n, n % 8 == 0): one 8-lane
+ * accumulator per row over the dims in order, then the 8 horizontal sums
+ * together (pairwise within each row: ((0+1)+(2+3)) + ((4+5)+(6+7))) */
+static void kdot8(vc_dtype dtype, const uint8_t *const *k, const float *q, int n, float *out) {
+    __m256 s[8];
+    for (int p = 0; p < 8; p++) s[p] = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + i);
+        for (int p = 0; p < 8; p++) s[p] = _mm256_fmadd_ps(load8_kv(dtype, k[p], i), qv, s[p]);
+    }
+    const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
+    const __m256 t2 = _mm256_hadd_ps(s[4], s[5]), t3 = _mm256_hadd_ps(s[6], s[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                                        _mm256_permute2f128_ps(u0, u1, 0x31)));
+}
+#endif
+
 typedef struct att_job {
     float *out;
     const float *q;
@@ -144,6 +209,25 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
     }
     for (int c0 = j0; c0 <= pos; c0 += SCORE_CHUNK) {
         const int c1 = c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos;
+#ifdef VC_ATT_AVX2
+        if (hd % 8 == 0) {
+            /* 8 positions at a time (the last group padded with its last
+             * position, so every score takes the same operations) */
+            const uint8_t *krow[SCORE_CHUNK + 8];
+            const int len = c1 - c0 + 1;
+            for (int j = 0; j < len; j++) {
+                const int64_t slot = (int64_t)table[(c0 + j) / bs] * bs + (c0 + j) % bs;
+                krow[j] = vc_kv_k_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
+            }
+            for (int j = len; j < ((len + 7) & ~7); j++) krow[j] = krow[len - 1];
+            for (int g = 0; g < ng; g++)
+                for (int j = 0; j < len; j += 8) {
+                    float s8[8];
+                    kdot8(kv->dtype, krow + j, qh[g], hd, s8);
+                    for (int u = 0; u < 8 && j + u < len; u++) scores[g][j + u] = s8[u] * scale;
+                }
+        } else
+#endif
         for (int j = c0; j <= c1; j++) {
             const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
             const uint8_t *k = vc_kv_k_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
@@ -151,17 +235,56 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
         }
         for (int g = 0; g < ng; g++) {
             float cm = -INFINITY;
-            for (int j = 0; j <= c1 - c0; j++)
-                if (scores[g][j] > cm) cm = scores[g][j];
+            for (int j = 0; j <= c1 - c0; j++) cm = scores[g][j] > cm ? scores[g][j] : cm;
             const float m_new = cm > m[g] ? cm : m[g];
             corr[g] = expf(m[g] - m_new); /* 0 on the first chunk (m = -inf) */
             l[g] *= corr[g];
             m[g] = m_new;
-            for (int j = 0; j <= c1 - c0; j++) {
-                scores[g][j] = expf(scores[g][j] - m_new);
-                l[g] += scores[g][j];
-            }
+            exp_shifted(scores[g], c1 - c0 + 1, m_new);
+            for (int j = 0; j <= c1 - c0; j++) l[g] += scores[g][j];
         }
+#ifdef VC_ATT_AVX2
+        if (hd % 8 == 0) {
+            /* acc in registers (4 or 1 vectors of 8 dims at a time) over the
+             * chunk's positions: per element the same operations as scale_axpy
+             * (acc * corr, then one fma per position in order) */
+            const uint8_t *vrow[SCORE_CHUNK];
+            for (int j = c0; j <= c1; j++) {
+                const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
+                vrow[j - c0] = vc_kv_v_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
+            }
+            const int len = c1 - c0 + 1;
+            for (int g = 0; g < ng; g++) {
+                const __m256 vc = _mm256_set1_ps(corr[g]);
+                int i0 = 0;
+                for (; hd % 32 == 0 && i0 < hd; i0 += 32) {
+                    __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc[g] + i0), vc);
+                    __m256 a1 = _mm256_mul_ps(_mm256_loadu_ps(acc[g] + i0 + 8), vc);
+                    __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(acc[g] + i0 + 16), vc);
+                    __m256 a3 = _mm256_mul_ps(_mm256_loadu_ps(acc[g] + i0 + 24), vc);
+                    for (int j = 0; j < len; j++) {
+                        const __m256 vp = _mm256_set1_ps(scores[g][j]);
+                        const uint8_t *v = vrow[j];
+                        a0 = _mm256_fmadd_ps(vp, load8_kv(kv->dtype, v, i0), a0);
+                        a1 = _mm256_fmadd_ps(vp, load8_kv(kv->dtype, v, i0 + 8), a1);
+                        a2 = _mm256_fmadd_ps(vp, load8_kv(kv->dtype, v, i0 + 16), a2);
+                        a3 = _mm256_fmadd_ps(vp, load8_kv(kv->dtype, v, i0 + 24), a3);
+                    }
+                    _mm256_storeu_ps(acc[g] + i0, a0);
+                    _mm256_storeu_ps(acc[g] + i0 + 8, a1);
+                    _mm256_storeu_ps(acc[g] + i0 + 16, a2);
+                    _mm256_storeu_ps(acc[g] + i0 + 24, a3);
+                }
+                for (; i0 < hd; i0 += 8) {
+                    __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc[g] + i0), vc);
+                    for (int j = 0; j < len; j++)
+                        a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[g][j]), load8_kv(kv->dtype, vrow[j], i0), a0);
+                    _mm256_storeu_ps(acc[g] + i0, a0);
+                }
+            }
+            continue;
+        }
+#endif
         for (int j = c0; j <= c1; j++) {
             const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
             const uint8_t *v = vc_kv_v_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
