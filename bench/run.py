@@ -4,14 +4,19 @@ bundled sources, built by scripts/build-llamacpp-tools.sh), same model file,
 same thread count, one invocation. Writes bench/REPORT.md and
 bench/throughput_vs_batch.png.
 
-    python3 bench/run.py [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
-                         [--threads 2] [--quick]
+    python3 bench/run.py [--model M.gguf ...] [--threads 2] [--quick] [--no-perf]
+
+Models (default both): models/SmolLM2-135M-Instruct.Q4_1.gguf
+(scripts/fetch-model.sh) and models/random-320M.Q4_K_M.gguf
+(scripts/make-q4k-model.py: random weights, llama-quantize Q4_K_M).
+bench/NOTES.md (hand-written analysis) is appended to the report.
 
 Parts (the issue's numbering):
   1. single stream: prefill of 512 tokens (tokens/s), decode of 128 tokens (tokens/s)
   2. throughput: N sequences, random prompt/output lengths, ignore_eos, all at once
   3. decode tokens/s against batch size 1, 2, 4, ..., 64
   + roofline: memory bandwidth / bytes read per decoded token
+  + thread scaling of our single stream (1 thread vs --threads), perf profile
 """
 import argparse
 import json
@@ -93,105 +98,210 @@ def batched_bench(bin_dir, model, threads, npp, ntg, npl):
     return json_lines(out)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--quick", action="store_true", help="smaller runs (a few minutes in all)")
-    ap.add_argument("--report", default="bench/REPORT.md")
-    a = ap.parse_args()
-    model = a.model
-    T = a.threads
+DEFAULT_MODELS = ["models/SmolLM2-135M-Instruct.Q4_1.gguf", "models/random-320M.Q4_K_M.gguf"]
+TARGETS = {"prefill": 1.0, "decode": 1.0, "throughput": 2.0, "roofline": 0.70}
+
+
+def tensor_types(model_path):
+    import gguf
+    r = gguf.GGUFReader(model_path)
+    count = {}
+    for t in r.tensors:
+        if len(t.shape) > 1:
+            count[t.tensor_type.name] = count.get(t.tensor_type.name, 0) + 1
+    head = [t.tensor_type.name for t in r.tensors if t.name in ("output.weight",)]
+    embd = [t.tensor_type.name for t in r.tensors if t.name == "token_embd.weight"]
+    return (", ".join(f"{k} x{v}" for k, v in sorted(count.items(), key=lambda kv: -kv[1])) +
+            f"; token_embd {embd[0] if embd else '?'}, output {head[0] if head else '(tied)'}")
+
+
+def perf_profile(cmd, out_dir):
+    """Top symbols of one of our runs (perf record); [] when perf is missing or refused."""
+    data = os.path.join(out_dir, "perf.data")
+    try:
+        subprocess.run(["perf", "record", "-q", "-o", data] + cmd, check=True, capture_output=True, cwd=ROOT)
+        rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort", "symbol"],
+                             check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    rows = []
+    for line in rep.splitlines():
+        m = re.match(r"\s+([0-9.]+)%\s+\[[.k]\]\s+(\S+)", line)
+        if m:
+            rows.append((float(m.group(1)), m.group(2)))
+    return rows[:10]
+
+
+def bench_model(model, T, a, bin_dir, be, membw, cmds):
     batches = [1, 2, 4, 8, 16, 32, 64]
     n_seqs, lo, hi = (32, 32, 128) if a.quick else (64, 64, 256)
     sweep_p, sweep_g = 32, (32 if a.quick else 64)
+    gen = 64 if a.quick else 128
+    name = os.path.basename(model)
+    R = {"model": model, "types": tensor_types(model)}
+    wbytes, kv_per_pos = weight_bytes_per_token(model)
+    R["wbytes"] = wbytes
+
+    # 1. single stream (ours also at 1 thread: does the pool scale?)
+    c = f"{be} {model} single 512 {gen} {T}"
+    cmds[f"{name}: ours single"] = c
+    R["ours_single"] = json_lines(sh(c.split()))[0]
+    if T > 1:
+        c1 = f"{be} {model} single 512 {gen} 1"
+        cmds[f"{name}: ours single, 1 thread"] = c1
+        R["ours_single_1t"] = json_lines(sh(c1.split()))[0]
+    cmds[f"{name}: llama.cpp single"] = f"{bin_dir}/llama-bench -m {model} -t {T} -p 512 -n {gen} -o json -r 3"
+    R["peer_single"] = llama_bench(bin_dir, model, T, 512, gen)
+
+    # 3. decode vs batch size
+    c = f"{be} {model} sweep {','.join(map(str, batches))} {sweep_p} {sweep_g} {T}"
+    cmds[f"{name}: ours sweep"] = c
+    R["ours_sweep"] = {r["batch"]: r["decode_tps"] for r in json_lines(sh(c.split()))}
+    cmds[f"{name}: llama.cpp sweep"] = (f"{bin_dir}/llama-batched-bench -m {model} -t {T} -npp {sweep_p} "
+                                        f"-ntg {sweep_g} -npl {','.join(map(str, batches))} --output-format jsonl")
+    R["peer_sweep"] = {r["pl"]: r["speed_tg"] for r in batched_bench(bin_dir, model, T, sweep_p, sweep_g, batches)
+                       if "pl" in r}
+
+    # 2. throughput run: ours through the engine; llama.cpp's best over parallel counts
+    c = f"{be} {model} throughput {n_seqs} {lo} {hi} {T} 0"
+    cmds[f"{name}: ours throughput"] = c
+    R["ours_tp"] = json_lines(sh(c.split()))[0]
+    mean = (lo + hi) // 2
+    pls = [p for p in (8, 16, 32, 64) if p <= n_seqs]
+    cmds[f"{name}: llama.cpp throughput"] = (f"{bin_dir}/llama-batched-bench -m {model} -t {T} -npp {mean} "
+                                             f"-ntg {mean} -npl {','.join(map(str, pls))} --output-format jsonl")
+    peer_rows = batched_bench(bin_dir, model, T, mean, mean, pls)
+    R["peer_tp"] = max(peer_rows, key=lambda r: r["speed"])
+    R["tp_desc"] = f"{n_seqs} seqs, lengths U[{lo},{hi}]"
+    R["mean"] = mean
+
+    # roofline: bytes per decoded token at single stream ~ weights + KV at the mid-decode context
+    ctx_mid = 512 + gen // 2
+    R["ctx_mid"] = ctx_mid
+    R["bytes_tok"] = wbytes + kv_per_pos * ctx_mid
+    R["kv_bytes"] = kv_per_pos * ctx_mid
+    R["roof_tps"] = membw["read_gbs"] * 1e9 / R["bytes_tok"]
+    R["r_dec"] = R["ours_single"]["decode_tps"] / R["peer_single"]["decode_tps"]
+    R["r_pre"] = R["ours_single"]["prefill_tps"] / R["peer_single"]["prefill_tps"]
+    R["r_tp"] = R["ours_tp"]["total_tps"] / R["peer_tp"]["speed"]
+    R["frac"] = R["ours_single"]["decode_tps"] / R["roof_tps"]
+    R["batches"] = batches
+    return R
+
+
+def verdict(value, target):
+    return "met" if value >= target else "**missed**"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", action="append", help="GGUF to run (repeatable; default: the two benchmark models)")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test of the whole harness)")
+    ap.add_argument("--no-perf", action="store_true", help="skip the perf profile")
+    ap.add_argument("--report", default="bench/REPORT.md")
+    a = ap.parse_args()
+    models = a.model or DEFAULT_MODELS
+    T = a.threads
 
     sh(["make", "-j", str(T), "bench"])
     bin_dir = sh(["bash", "scripts/build-llamacpp-tools.sh", "--print"]).strip()
     sh(["bash", "scripts/build-llamacpp-tools.sh"])
+    if "models/SmolLM2-135M-Instruct.Q4_1.gguf" in models:
+        sh(["bash", "scripts/fetch-model.sh"])
+    if "models/random-320M.Q4_K_M.gguf" in models:
+        sh([sys.executable, "scripts/make-q4k-model.py"])
     be = os.path.join(ROOT, "build/release/bench/bench_engine")
+    out_dir = os.path.join(ROOT, "bench/out")
+    os.makedirs(out_dir, exist_ok=True)
     cmds = {}
 
-    # roofline inputs
     membw = json.loads(sh([os.path.join(ROOT, "build/release/bench/membw"), str(T)]))
-    wbytes, kv_per_pos = weight_bytes_per_token(model)
+    cmds["membw"] = f"build/release/bench/membw {T}"
+    results = [bench_model(m, T, a, bin_dir, be, membw, cmds) for m in models]
 
-    # 1. single stream
-    cmds["ours single"] = f"{be} {model} single 512 128 {T}"
-    ours_single = json_lines(sh(cmds["ours single"].split()))[0]
-    cmds["llama.cpp single"] = f"{bin_dir}/llama-bench -m {model} -t {T} -p 512 -n 128 -o json -r 3"
-    peer_single = llama_bench(bin_dir, model, T, 512, 128)
+    prof = []
+    if not a.no_perf:
+        pcmd = [be, models[0], "single", "512", "32", str(T)]
+        cmds["perf"] = "perf record -o bench/out/perf.data " + " ".join(pcmd) + "; perf report --no-children --sort symbol"
+        prof = perf_profile(pcmd, out_dir)
 
-    # 3. decode vs batch size
-    cmds["ours sweep"] = f"{be} {model} sweep {','.join(map(str, batches))} {sweep_p} {sweep_g} {T}"
-    ours_sweep = {r["batch"]: r["decode_tps"] for r in json_lines(sh(cmds["ours sweep"].split()))}
-    cmds["llama.cpp sweep"] = (f"{bin_dir}/llama-batched-bench -m {model} -t {T} -npp {sweep_p} -ntg {sweep_g} "
-                               f"-npl {','.join(map(str, batches))} --output-format jsonl")
-    peer_sweep = {r["pl"]: r["speed_tg"] for r in batched_bench(bin_dir, model, T, sweep_p, sweep_g, batches)
-                  if "pl" in r}
-
-    # 2. throughput run: ours through the engine; llama.cpp's best over parallel counts
-    seed = 0
-    cmds["ours throughput"] = f"{be} {model} throughput {n_seqs} {lo} {hi} {T} {seed}"
-    ours_tp = json_lines(sh(cmds["ours throughput"].split()))[0]
-    mean = (lo + hi) // 2
-    pls = [p for p in (8, 16, 32, 64) if p <= n_seqs]
-    cmds["llama.cpp throughput"] = (f"{bin_dir}/llama-batched-bench -m {model} -t {T} -npp {mean} -ntg {mean} "
-                                    f"-npl {','.join(map(str, pls))} --output-format jsonl")
-    peer_rows = batched_bench(bin_dir, model, T, mean, mean, pls)
-    peer_best = max(peer_rows, key=lambda r: r["speed"])
-
-    # roofline: bytes per decoded token at single stream ~ weights + KV of ~ (512 + 64) positions
-    ctx_mid = 512 + 64
-    bytes_tok = wbytes + kv_per_pos * ctx_mid
-    roof_tps = membw["read_gbs"] * 1e9 / bytes_tok
-
-    r_dec = ours_single["decode_tps"] / peer_single["decode_tps"]
-    r_pre = ours_single["prefill_tps"] / peer_single["prefill_tps"]
-    r_tp = ours_tp["total_tps"] / peer_best["speed"]
-    frac = ours_single["decode_tps"] / roof_tps
-
-    # plot
+    # plot: one panel per model
     png = os.path.join(os.path.dirname(a.report), "throughput_vs_batch.png")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.plot(batches, [ours_sweep.get(b, float("nan")) for b in batches], "o-", label="vllm.c")
-    ax.plot(batches, [peer_sweep.get(b, float("nan")) for b in batches], "s--", label="llama.cpp")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("sequences decoded together")
-    ax.set_ylabel("decode tokens/s")
-    ax.set_title(f"{os.path.basename(model)}, {T} threads")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, len(results), figsize=(6.0 * len(results), 4.2), squeeze=False)
+    for ax, R in zip(axes[0], results):
+        b = R["batches"]
+        ax.plot(b, [R["ours_sweep"].get(x, float("nan")) for x in b], "o-", label="vllm.c")
+        ax.plot(b, [R["peer_sweep"].get(x, float("nan")) for x in b], "s--", label="llama.cpp")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sequences decoded together")
+        ax.set_ylabel("decode tokens/s")
+        ax.set_title(f"{os.path.basename(R['model'])}, {T} threads")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
     L = []
     L.append("# CPU benchmark: vllm.c vs llama.cpp\n")
-    L.append(f"Written by `python3 bench/run.py{' --quick' if a.quick else ''} --model {model} --threads {T}` "
+    L.append(f"Written by `python3 bench/run.py{' --quick' if a.quick else ''}"
+             f"{''.join(' --model ' + m for m in a.model or [])} --threads {T}` "
              f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n")
     L.append(f"- Machine: {machine()}")
-    L.append(f"- Model: `{model}` ({wbytes / 1e6:.1f} MB of weights read per decoded token)")
-    L.append(f"- Threads: {T} for both")
-    L.append(f"- Peer: llama.cpp tools built by `scripts/build-llamacpp-tools.sh` from the llama-cpp-python sdist\n")
-    L.append("| run | vllm.c | llama.cpp | ratio |")
-    L.append("|---|---:|---:|---:|")
-    L.append(f"| single-stream prefill, 512 tokens (tok/s) | {ours_single['prefill_tps']:.1f} | {peer_single['prefill_tps']:.1f} | {r_pre:.2f}x |")
-    L.append(f"| single-stream decode, 128 tokens (tok/s) | {ours_single['decode_tps']:.1f} | {peer_single['decode_tps']:.1f} | {r_dec:.2f}x |")
-    L.append(f"| throughput, {n_seqs} seqs, lengths U[{lo},{hi}] (total tok/s) | {ours_tp['total_tps']:.1f} | "
-             f"{peer_best['speed']:.1f} (batched-bench, {peer_best['pl']} parallel, pp=tg={mean}) | {r_tp:.2f}x |")
-    for b in batches:
-        o, p = ours_sweep.get(b), peer_sweep.get(b)
-        if o and p:
-            L.append(f"| decode, batch {b} (tok/s) | {o:.1f} | {p:.1f} | {o / p:.2f}x |")
+    L.append(f"- Threads: {T} for both; our kernels: best the CPU supports (`VLLMC_KERNELS` unset)")
+    L.append(f"- Memory read bandwidth: {membw['read_gbs']:.1f} GB/s (`build/release/bench/membw {T}`, "
+             f"copy {membw['copy_gbs']:.1f} GB/s)")
+    L.append("- Peer: llama.cpp tools built by `scripts/build-llamacpp-tools.sh` from the llama-cpp-python sdist; "
+             "its decode (`llama-bench -n`) starts from an empty context, ours follows the 512-token prompt\n")
+    L.append("## Targets\n")
+    L.append("| model | prefill >= 1.0x | decode >= 1.0x | throughput >= 2.0x | decode >= 70% of roofline |")
+    L.append("|---|---|---|---|---|")
+    for R in results:
+        L.append(f"| {os.path.basename(R['model'])} | {R['r_pre']:.2f}x {verdict(R['r_pre'], 1.0)} | "
+                 f"{R['r_dec']:.2f}x {verdict(R['r_dec'], 1.0)} | {R['r_tp']:.2f}x {verdict(R['r_tp'], 2.0)} | "
+                 f"{100 * R['frac']:.0f}% {verdict(R['frac'], 0.70)} |")
     L.append("")
-    L.append(f"Roofline: memory read bandwidth {membw['read_gbs']:.1f} GB/s (`build/release/bench/membw {T}`, "
-             f"copy {membw['copy_gbs']:.1f} GB/s); bytes per decoded token = {wbytes / 1e6:.1f} MB weights + "
-             f"{kv_per_pos * ctx_mid / 1e6:.2f} MB KV at {ctx_mid} positions -> roofline {roof_tps:.0f} tok/s; "
-             f"single-stream decode reaches **{100 * frac:.0f}%** of it.\n")
+    for R in results:
+        name = os.path.basename(R["model"])
+        L.append(f"## {name}\n")
+        L.append(f"- Weights: {R['types']}; {R['wbytes'] / 1e6:.1f} MB read per decoded token\n")
+        L.append("| run | vllm.c | llama.cpp | ratio |")
+        L.append("|---|---:|---:|---:|")
+        os_, ps = R["ours_single"], R["peer_single"]
+        L.append(f"| single-stream prefill, 512 tokens (tok/s) | {os_['prefill_tps']:.1f} | {ps['prefill_tps']:.1f} | {R['r_pre']:.2f}x |")
+        L.append(f"| single-stream decode, {os_['gen_len']} tokens (tok/s) | {os_['decode_tps']:.1f} | {ps['decode_tps']:.1f} | {R['r_dec']:.2f}x |")
+        pt = R["peer_tp"]
+        L.append(f"| throughput, {R['tp_desc']} (total tok/s) | {R['ours_tp']['total_tps']:.1f} | "
+                 f"{pt['speed']:.1f} (batched-bench, {pt['pl']} parallel, pp=tg={R['mean']}) | {R['r_tp']:.2f}x |")
+        for b in R["batches"]:
+            o, p = R["ours_sweep"].get(b), R["peer_sweep"].get(b)
+            if o and p:
+                L.append(f"| decode, batch {b} (tok/s) | {o:.1f} | {p:.1f} | {o / p:.2f}x |")
+        L.append("")
+        if "ours_single_1t" in R:
+            o1 = R["ours_single_1t"]
+            L.append(f"Thread scaling (ours, 1 -> {T} threads): prefill {o1['prefill_tps']:.1f} -> "
+                     f"{os_['prefill_tps']:.1f} tok/s ({os_['prefill_tps'] / o1['prefill_tps']:.2f}x), decode "
+                     f"{o1['decode_tps']:.1f} -> {os_['decode_tps']:.1f} tok/s ({os_['decode_tps'] / o1['decode_tps']:.2f}x).\n")
+        L.append(f"Roofline: {R['wbytes'] / 1e6:.1f} MB weights + {R['kv_bytes'] / 1e6:.2f} MB KV at "
+                 f"{R['ctx_mid']} positions per decoded token at {membw['read_gbs']:.1f} GB/s -> "
+                 f"{R['roof_tps']:.0f} tok/s; single-stream decode reaches **{100 * R['frac']:.0f}%** of it.\n")
     L.append(f"![decode tokens/s against batch size]({os.path.basename(png)})\n")
+    if prof:
+        L.append(f"## Where the time goes\n")
+        L.append(f"`perf record` of our single stream (512-token prefill + 32 decoded tokens) on "
+                 f"`{models[0]}`, {T} threads:\n")
+        L.append("| % samples | symbol |")
+        L.append("|---:|---|")
+        for pct, sym in prof:
+            L.append(f"| {pct:.1f} | `{sym}` |")
+        L.append("")
+    notes = os.path.join(ROOT, "bench/NOTES.md")
+    if os.path.exists(notes):
+        L.append(open(notes).read().rstrip() + "\n")
     L.append("## Commands\n")
     for k, v in cmds.items():
         L.append(f"- {k}: `{v}`")
