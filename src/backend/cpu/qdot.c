@@ -69,12 +69,17 @@ int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n) {
 enum { SEG = 32 }; /* blocks per scale segment in qdot_kernels.h */
 
 #define KERNEL static inline __attribute__((always_inline)) void
+enum { QGROUP = 8 }; /* activation rows sharing one pass over a weight row */
 #define DISPATCH_NR(nr, call)                            \
     switch (nr) {                                        \
     case 1: { const int nr_ = 1; call; } break;          \
     case 2: { const int nr_ = 2; call; } break;          \
     case 3: { const int nr_ = 3; call; } break;          \
-    default: { const int nr_ = 4; call; } break;         \
+    case 4: { const int nr_ = 4; call; } break;          \
+    case 5: { const int nr_ = 5; call; } break;          \
+    case 6: { const int nr_ = 6; call; } break;          \
+    case 7: { const int nr_ = 7; call; } break;          \
+    default: { const int nr_ = 8; call; } break;         \
     }
 
 #pragma GCC push_options

@@ -29,7 +29,7 @@ static inline __m256i QK(nibbles32)(const uint8_t *qs) {
 
 /* Structure of every kernel: the weight row's per-block float scale wd[k]
  * (and offset wm[k] for Q4_1 / Q4_K) is decoded once per call (prep), then
- * the activation rows go by in groups of up to VC_DOT_MAX_ROWS; per segment
+ * the activation rows go by in groups of up to QGROUP (8); per segment
  * of SEG blocks each row's pair scales sc[j][k] = wd[k] * d_j[k] are formed
  * 8 blocks per multiply and the offset term accumulates as 8-lane
  * wm[k] * s_j[k] (then a scalar tail); the block loop does one integer dot,
@@ -60,9 +60,9 @@ static inline __attribute__((always_inline)) void QK(seg_scales)(
 #define GROUP_KERNEL(NAME, WM, SIGN, ...)                                                       \
     KERNEL QK(NAME)(const uint8_t *w, const float *wd, const float *wmv, const uint8_t *qx,       \
                     size_t xs, int nr, int64_t n, float *out, size_t os) {                        \
-        __m256 acc[VC_DOT_MAX_ROWS], accm[VC_DOT_MAX_ROWS];                                       \
-        float accm_tail[VC_DOT_MAX_ROWS];                                                         \
-        float sc[VC_DOT_MAX_ROWS][SEG] __attribute__((aligned(32)));                              \
+        __m256 acc[QGROUP], accm[QGROUP];                                       \
+        float accm_tail[QGROUP];                                                         \
+        float sc[QGROUP][SEG] __attribute__((aligned(32)));                              \
         (void)wmv;                                                                                \
         for (int j = 0; j < nr; j++) {                                                            \
             acc[j] = accm[j] = _mm256_setzero_ps();                                               \
@@ -196,8 +196,8 @@ static void QK(rows)(vc_dtype t, const void *w_row, const void *qx_v, size_t xs,
     float wd[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32))), wm[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32)));
     const uint8_t *w = w_row, *qx = qx_v;
     QK(prep)(t, w, n / 32, wd, wm);
-    for (int r = 0; r < nr; r += VC_DOT_MAX_ROWS, qx += VC_DOT_MAX_ROWS * xs, out += VC_DOT_MAX_ROWS * os) {
-        const int g = nr - r < VC_DOT_MAX_ROWS ? nr - r : VC_DOT_MAX_ROWS;
+    for (int r = 0; r < nr; r += QGROUP, qx += QGROUP * xs, out += QGROUP * os) {
+        const int g = nr - r < QGROUP ? nr - r : QGROUP;
         switch (t) {
         case VC_Q8_0: DISPATCH_NR(g, QK(q8_0)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
         case VC_Q4_0: DISPATCH_NR(g, QK(q4_0)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
