@@ -78,7 +78,7 @@ static void test_dots(void **state) {
  * double-precision dot of quant.c's dequantized weights with the dequantized
  * activation row; avx2 and avx512 variants and every row count give the same
  * bits. */
-enum { QR = 7 }; /* activation rows: a group of 4 and one of 3 */
+enum { QR = 11 }; /* activation rows: a group of 8 and one of 3 */
 
 static void check_qdot(vc_dtype t, int64_t n) {
     unsigned seed = 4242u + (unsigned)t * 13u + (unsigned)n;

@@ -60,7 +60,7 @@ void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
 int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n);
 /* out[j * out_stride] = dot(dequant(w_row), dequant(qx + j * qx_stride)) for
  * j < nr (any nr >= 1; the weight row's scales are decoded once, rows go by
- * 4 at a time); k must be avx2 or avx512 and vc_cpu_qdot_supported(k, t, n).
+ * 8 at a time); k must be avx2 or avx512 and vc_cpu_qdot_supported(k, t, n).
  * Bitwise the same for both levels and whatever nr or the row's place. */
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       int nr, int64_t n, float *out, size_t out_stride);
