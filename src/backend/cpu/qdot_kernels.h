@@ -128,9 +128,10 @@ GROUP_KERNEL(q4_k, wmv + b0, -, {
 })
 
 /* Q6_K: value = d * scales[16-group] * (v - 32), v 6 bits (see dot.c for the
- * bit layout). Lanes 0-3 of a block's integer dot are its first 16 values,
- * lanes 4-7 the second 16: they are multiplied by their int8 scales in
- * integers (exact); the float scale is d * d_a. */
+ * bit layout). The 16-bit pair products of a block's first 16 values are
+ * multiplied by the first int8 scale and those of the second 16 by the
+ * second while summing to 32 bits (vpmaddwd: exact); the float scale is
+ * d * d_a. Same instructions in both variants. */
 GROUP_KERNEL(q6_k, NULL, +, {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
     for (int k8 = 0; k8 < ns; k8 += 8) {
@@ -151,12 +152,15 @@ GROUP_KERNEL(q6_k, NULL, +, {
                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4)),
             };
             for (int kk = 0; kk < 4; kk++) {
-                const __m256i q = _mm256_sub_epi8(v[kk], k32);
+                const __m256i q = _mm256_sub_epi8(v[kk], k32), qa = _mm256_sign_epi8(q, q);
                 const int si = 8 * h + 2 * kk, k = k8 + 4 * h + kk;
-                const int s0 = scales[si], s1 = scales[si + 1];
-                const __m256i sv = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
-                for (int j = 0; j < nr; j++)
-                    ROW_BLOCK(j, _mm256_mullo_epi32(QK(dot_ss)(q, A_BLOCK(j, b0 + k)), sv), k);
+                /* 16-bit pair products (|q| * a * sign q, |.| <= 2 * 32 * 127)
+                 * times the scale of their 16-value half, summed in pairs */
+                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(scales[si + 1]), _mm_set1_epi16(scales[si]));
+                for (int j = 0; j < nr; j++) {
+                    const __m256i a = _mm256_sign_epi8(A_BLOCK(j, b0 + k), q);
+                    ROW_BLOCK(j, _mm256_madd_epi16(_mm256_maddubs_epi16(qa, a), sv), k);
+                }
             }
         }
     }
