@@ -170,17 +170,35 @@ GROUP_KERNEL(q6_k, NULL, +, {
 #undef A_BLOCK
 #undef GROUP_KERNEL
 
+/* the f16 at the low (hi = 0) or high half of 8 gathered 32-bit words -> 8 floats */
+static inline __m256 QK(f16_lanes)(__m256i g, int hi) {
+    const __m256i h = hi ? _mm256_srli_epi32(g, 16) : _mm256_and_si256(g, _mm256_set1_epi32(0xFFFF));
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(p));
+}
+
+/* wd[k] (and wm[k]) = the f16 at byte `off` (and off + 2) of block k, blocks
+ * of `stride` bytes: 8 blocks per gather of their first 4 bytes */
+static inline void QK(prep32)(const uint8_t *w, int64_t nb, int stride, float *wd, float *wm) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+    int64_t k = 0;
+    for (; k + 8 <= nb; k += 8) {
+        const __m256i g = _mm256_i32gather_epi32((const int *)(const void *)(w + stride * k), idx, 1);
+        _mm256_storeu_ps(wd + k, QK(f16_lanes)(g, 0));
+        if (wm) _mm256_storeu_ps(wm + k, QK(f16_lanes)(g, 1));
+    }
+    for (; k < nb; k++) {
+        wd[k] = f16_load(w + stride * k);
+        if (wm) wm[k] = f16_load(w + stride * k + 2);
+    }
+}
+
 /* per-block scales (and offsets) of a whole weight row; nb <= VC_QDOT_MAX_BLOCKS */
 static void QK(prep)(vc_dtype t, const uint8_t *w, int64_t nb, float *wd, float *wm) {
     switch (t) {
-    case VC_Q8_0: for (int64_t k = 0; k < nb; k++) wd[k] = f16_load(w + 34 * k); break;
-    case VC_Q4_0: for (int64_t k = 0; k < nb; k++) wd[k] = f16_load(w + 18 * k); break;
-    case VC_Q4_1:
-        for (int64_t k = 0; k < nb; k++) {
-            wd[k] = f16_load(w + 20 * k);
-            wm[k] = f16_load(w + 20 * k + 2);
-        }
-        break;
+    case VC_Q8_0: QK(prep32)(w, nb, 34, wd, NULL); break;
+    case VC_Q4_0: QK(prep32)(w, nb, 18, wd, NULL); break;
+    case VC_Q4_1: QK(prep32)(w, nb, 20, wd, wm); break;
     case VC_Q4_K:
         for (int64_t k = 0; k < nb; k++) {
             const uint8_t *sb = w + 144 * (k / 8);
