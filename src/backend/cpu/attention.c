@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/cpu/vexp.h"
 #include "model/quant.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -41,30 +42,6 @@ void vc_cpu_kv_store(vc_kv_cache *kv, int layer, const float *k, const float *v,
     }
 }
 
-#ifdef VC_ATT_AVX2
-/* e^x for 8 lanes, x <= 0 (scores minus their max; -inf and x < -87 give
- * 0): 2^n * p(r) with n = round(x / ln 2), r = x - n ln 2 (two-part ln 2),
- * p a degree-6 Taylor polynomial (relative error < 2e-7 on |r| <= ln2 / 2) */
-static inline __m256 exp8_nonpos(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.0f);
-    const __m256 zero_mask = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
-    x = _mm256_max_ps(x, lo);
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), zero_mask);
-}
-#endif
-
 /* s[j] = e^(s[j] - m) for j < n (n <= SCORE_CHUNK; s has room for SCORE_CHUNK) */
 static void exp_shifted(float *s, int n, float m) {
 #ifdef VC_ATT_AVX2
@@ -72,7 +49,7 @@ static void exp_shifted(float *s, int n, float m) {
     for (int j = n; j < ((n + 7) & ~7); j++) s[j] = -INFINITY;
     const __m256 vm = _mm256_set1_ps(m);
     for (int j = 0; j < n; j += 8)
-        _mm256_storeu_ps(s + j, exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm)));
+        _mm256_storeu_ps(s + j, vc_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm)));
 #else
     for (int j = 0; j < n; j++) s[j] = expf(s[j] - m);
 #endif

@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include "backend/cpu/vexp.h"
+
 void vc_cpu_add_bias(float *y, const float *b, int n_rows, int n) {
     for (int r = 0; r < n_rows; r++)
         for (int i = 0; i < n; i++) y[(size_t)r * n + i] += b[i];
@@ -27,7 +29,21 @@ void vc_cpu_add(float *x, const float *y, size_t n) {
 }
 
 void vc_cpu_silu_mul(float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    /* silu(g) = g / (1 + e^-g) = g * e / (1 + e) with e = e^g for g < 0, and
+     * g / (1 + e) with e = e^-g for g >= 0: the exponent is never positive */
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = vc_exp8_nonpos(_mm256_or_ps(g, sign)); /* e^-|g| */
+        const __m256 neg = _mm256_cmp_ps(g, _mm256_setzero_ps(), _CMP_LT_OQ);
+        const __m256 num = _mm256_blendv_ps(g, _mm256_mul_ps(g, e), neg);
+        const __m256 s = _mm256_div_ps(num, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+    }
+#endif
+    for (; i < n; i++) {
         const float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
