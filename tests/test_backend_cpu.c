@@ -99,22 +99,22 @@ static void check_qdot(vc_dtype t, int64_t n) {
     for (int j = 0; j < QR; j++) {
         uint8_t *qj = qx + j * qb;
         vc_cpu_quantize_row_q8(x + j * n, n, qj);
-        const int8_t *q = (const int8_t *)qj;
-        const float *d = (const float *)(qj + n), *s = d + n / 32;
         double ref = 0, scale = 0;
         for (int64_t b = 0; b < n / 32; b++) {
             int sum = 0;
+            const float d = vc_cpu_qrow_d(qj, n, b);
             for (int i = 0; i < 32; i++) {
                 const int64_t k = 32 * b + i;
-                const double a = (double)q[k] * d[b];
-                if (fabs(a - x[j * n + k]) > 0.5 * d[b] * (1 + 1e-6))
+                const int q = vc_cpu_qrow_q(qj, n, k);
+                const double a = (double)q * d;
+                if (fabs(a - x[j * n + k]) > 0.5 * d * (1 + 1e-6))
                     fail_msg("%s: activation %lld quantized to %g, was %g (d %g)", vc_dtype_name(t),
-                             (long long)k, a, x[j * n + k], d[b]);
+                             (long long)k, a, x[j * n + k], d);
                 ref += (double)deq[k] * a;
                 scale += fabs((double)deq[k] * a);
-                sum += q[k];
+                sum += q;
             }
-            assert_true(s[b] == d[b] * (float)sum);
+            assert_true(vc_cpu_qrow_s(qj, n, b) == d * (float)sum);
         }
         vc_cpu_qdot_rows(VC_KERNELS_AVX2, t, row, qj, qb, 1, n, &single[j], 1);
         if (fabs(single[j] - ref) > 1e-5 * scale)

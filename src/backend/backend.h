@@ -50,10 +50,15 @@ vc_kernels vc_cpu_kernels(void);
 const char *vc_cpu_kernels_name(vc_kernels k);
 
 /* 8-bit activations (src/backend/cpu/qdot.c). A quantized row of n values
- * (n % 32 == 0) takes vc_cpu_qrow_bytes(n) bytes (a multiple of 64):
- * int8 q[n]; float d[n/32]; float s[n/32] (per 32-block scale, d * sum q). */
+ * (n % 32 == 0) takes vc_cpu_qrow_bytes(n) bytes (a multiple of 64): per
+ * 32-value block b an int8 q per value, a scale d[b] (value = q * d[b]) and
+ * s[b] = d[b] * sum of the block's q; the bytes are interleaved by groups of
+ * 8 blocks (layout in qdot.c), read them through the accessors. */
 size_t vc_cpu_qrow_bytes(int64_t n);
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
+int8_t vc_cpu_qrow_q(const void *row, int64_t n, int64_t k);  /* value k's q */
+float vc_cpu_qrow_d(const void *row, int64_t n, int64_t b);   /* block b's d */
+float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b);   /* block b's s */
 /* 1 if weights of type t, rows of n values, are dotted with 8-bit
  * activations at level k (n <= 32 * VC_QDOT_MAX_BLOCKS) */
 #define VC_QDOT_MAX_BLOCKS 1024

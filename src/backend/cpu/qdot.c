@@ -7,8 +7,11 @@
  * same bits. The functions carry their own target attributes, so they exist
  * in PORTABLE builds too and are picked at run time (vc_cpu_kernels).
  *
- * Quantized row of n values (n % 32 == 0), nb = n / 32 blocks:
- *   int8 q[n]; float d[nb]; float s[nb]; padding to 64 bytes
+ * Quantized row of n values (n % 32 == 0), nb = n / 32 blocks, in groups of
+ * 8 blocks (ng = ceil(nb / 8), the last padded with zero blocks):
+ *   int8 q[ng][8][8][4]: group g, step i, block b: bytes 4i..4i+3 of block 8g+b
+ *                        (a last group of fewer than 8 blocks: q[b][32] in order)
+ *   float d[8 ng]; float s[8 ng]      (ng * 320 bytes, a multiple of 64)
  * block b: d[b] = max|x| / 127, q = round(x / d[b]) (0 for an all-zero block),
  *          s[b] = d[b] * sum(q of block b) */
 #include "backend/backend.h"
@@ -18,32 +21,55 @@
 
 #include "model/quant.h"
 
-size_t vc_cpu_qrow_bytes(int64_t n) {
-    const size_t b = (size_t)n + 8 * (size_t)(n / 32);
-    return (b + 63) & ~(size_t)63;
-}
+static inline int64_t qrow_groups(int64_t n) { return (n / 32 + 7) / 8; }
 
-static inline const float *qrow_d(const uint8_t *row, int64_t n) { return (const float *)(row + n); }
-static inline const float *qrow_s(const uint8_t *row, int64_t n) { return (const float *)(row + n) + n / 32; }
+size_t vc_cpu_qrow_bytes(int64_t n) { return (size_t)qrow_groups(n) * 320; }
+
+static inline const float *qrow_d(const uint8_t *row, int64_t n) {
+    return (const float *)(row + 256 * qrow_groups(n));
+}
+static inline const float *qrow_s(const uint8_t *row, int64_t n) { return qrow_d(row, n) + 8 * qrow_groups(n); }
+
+int8_t vc_cpu_qrow_q(const void *row, int64_t n, int64_t k) {
+    const int64_t b = k / 32, j = k % 32;
+    if (8 * (b / 8 + 1) > n / 32) return ((const int8_t *)row)[256 * (b / 8) + 32 * (b % 8) + j];
+    return ((const int8_t *)row)[256 * (b / 8) + 4 * (8 * (j / 4) + b % 8) + j % 4];
+}
+float vc_cpu_qrow_d(const void *row, int64_t n, int64_t b) { return qrow_d(row, n)[b]; }
+float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b) { return qrow_s(row, n)[b]; }
 
 /* Plain C: every step is exact or one correctly rounded IEEE operation, so
  * any vectorization the compiler chooses gives the same bytes. */
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst) {
+    const int64_t nb = n / 32, ng = qrow_groups(n);
     int8_t *q = dst;
-    float *d = (float *)((uint8_t *)dst + n), *s = d + n / 32;
-    for (int64_t b = 0; b < n / 32; b++) {
-        const float *xb = x + 32 * b;
-        float amax = 0.0f;
-        for (int i = 0; i < 32; i++) {
-            const float a = fabsf(xb[i]);
-            amax = a > amax ? a : amax;
-        }
-        const float db = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    float *d = (float *)((uint8_t *)dst + 256 * ng), *s = d + 8 * ng;
+    for (int64_t b = 0; b < 8 * ng; b++) {
+        int8_t qb[32];
+        float db = 0.0f;
         int sum = 0;
-        for (int i = 0; i < 32; i++) {
-            const int v = (int)nearbyintf(xb[i] * id);
-            q[32 * b + i] = (int8_t)v;
-            sum += v;
+        if (b < nb) {
+            const float *xb = x + 32 * b;
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++) {
+                const float a = fabsf(xb[i]);
+                amax = a > amax ? a : amax;
+            }
+            db = amax / 127.0f;
+            const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            for (int i = 0; i < 32; i++) {
+                const int v = (int)nearbyintf(xb[i] * id);
+                qb[i] = (int8_t)v;
+                sum += v;
+            }
+        } else {
+            memset(qb, 0, sizeof qb);
+        }
+        if (8 * (b / 8 + 1) <= nb) { /* a whole group: interleaved */
+            int8_t *g = q + 256 * (b / 8) + 4 * (b % 8);
+            for (int i = 0; i < 8; i++) memcpy(g + 32 * i, qb + 4 * i, 4);
+        } else { /* the last, partial group: natural order */
+            memcpy(q + 256 * (b / 8) + 32 * (b % 8), qb, 32);
         }
         d[b] = db;
         s[b] = db * (float)sum;
@@ -110,15 +136,15 @@ static inline void k_scale_min(const uint8_t *q, int j, float *sc, float *mn) {
     }
 }
 
-static inline __m256i dot_us_avx2(__m256i u, __m256i s) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+static inline __m256i dot_acc_avx2(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
 
 #define QK(name) avx2_##name
-#define DOT_US(u, s) dot_us_avx2(u, s)
+#define DOT_ACC(acc, u, s) dot_acc_avx2(acc, u, s)
 #include "backend/cpu/qdot_kernels.h"
 #undef QK
-#undef DOT_US
+#undef DOT_ACC
 
 #pragma GCC pop_options
 
@@ -126,10 +152,10 @@ static inline __m256i dot_us_avx2(__m256i u, __m256i s) {
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
 
 #define QK(name) vnni_##name
-#define DOT_US(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+#define DOT_ACC(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #include "backend/cpu/qdot_kernels.h"
 #undef QK
-#undef DOT_US
+#undef DOT_ACC
 
 #pragma GCC pop_options
 

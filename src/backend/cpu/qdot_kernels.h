@@ -1,9 +1,9 @@
 /* The 8-bit-activation dot kernels, written once and compiled twice by
  * qdot.c (AVX2 and AVX-512 VNNI). The includer defines
  *   QK(name)     the kernel's name for this instruction set
- *   DOT_US(u, s) __m256i: 8 int32 lanes, lane k = sum_{i<4} u[4k+i] * s[4k+i]
- *                for 32 unsigned bytes u and 32 signed bytes s (exact: every
- *                operand here keeps |u * s| + |u' * s'| < 2^15)
+ *   DOT_ACC(acc, u, s) __m256i: acc + 8 int32 lanes, lane k = sum_{i<4}
+ *                u[4k+i] * s[4k+i] for 32 unsigned bytes u and 32 signed bytes s
+ *                (exact: every operand here keeps |u * s| + |u' * s'| < 2^15)
  * Both definitions give the same integers, and the float arithmetic around
  * them is the same code, so the two variants are bitwise equal.
  *
@@ -14,9 +14,24 @@
  * weights' offsets (Q4_1 m, Q4_K mins) summed separately. A row's arithmetic
  * does not depend on nr (batch invariance). */
 
-/* signed x signed through the unsigned x signed dot: |w| and a * sign(w) */
-static inline __m256i QK(dot_ss)(__m256i w, __m256i a) {
-    return DOT_US(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+/* 8 x 8 transpose of 32-bit lanes: out[j] lane b = r[b] lane j */
+static inline void QK(transpose8)(__m256i r[8]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
 /* 32 nibbles of a 16-byte block, element k < 16 = low nibble of qs[k],
@@ -27,16 +42,24 @@ static inline __m256i QK(nibbles32)(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-/* Structure of every kernel: the weight row's per-block float scale wd[k]
- * (and offset wm[k] for Q4_1 / Q4_K) is decoded once per call (prep), then
- * the activation rows go by in groups of up to QGROUP (8); per segment
- * of SEG blocks each row's pair scales sc[j][k] = wd[k] * d_j[k] are formed
- * 8 blocks per multiply and the offset term accumulates as 8-lane
- * wm[k] * s_j[k] (then a scalar tail); the block loop does one integer dot,
- * one conversion and one multiply-add per (block, row). Nothing in a row's
- * arithmetic depends on the group it is in. */
+/* Structure of every kernel. The activation rows are in the interleaved
+ * layout of qdot.c: per group of 8 blocks, vector j (32 bytes) holds bytes
+ * 4j..4j+3 of each of the 8 blocks (a last group of fewer than 8 blocks is
+ * in natural order: one dot per block, then exact horizontal sums). The weight row's 8 blocks of a group are
+ * unpacked to bytes and transposed the same way (once per group, shared by
+ * the rows), so 8 accumulating integer dots (vpdpbusd, or vpmaddubsw +
+ * vpmaddwd + add) leave the 8 blocks' exact integer dots in the 8 lanes;
+ * then one conversion and one multiply-add by the 8 pair scales
+ * sc[k] = wd[k] * d_a[k] per group and row. The weight row's per-block
+ * scale wd[k] (and offset wm[k] for Q4_1 / Q4_K) is decoded once per call
+ * (prep); pair scales are formed per segment of SEG blocks; the offsets
+ * accumulate as 8-lane wm[k] * s_a[k] (then a scalar tail); the 8-lane sums
+ * of a group's rows are reduced together (hsum_rows). Rows go by in
+ * groups of up to QGROUP; nothing in a row's arithmetic depends on its group
+ * (batch invariance). */
 
-/* sc[j][k] = wd[k] * d_j[b0 + k]; accm[j] += wm[k] * s_j[b0 + k] (wm NULL: none) */
+/* sc[j][k] = wd[k] * d_j[b0 + k] (0 past nb up to the group end);
+ * accm[j] += wm[k] * s_j[b0 + k] (wm NULL: none) */
 static inline __attribute__((always_inline)) void QK(seg_scales)(
     const float *wd, const float *wm, const uint8_t *qx, size_t xs, int nr, int64_t n, int64_t b0,
     int nb, float sc[][SEG], __m256 *accm, float *accm_tail) {
@@ -51,18 +74,42 @@ static inline __attribute__((always_inline)) void QK(seg_scales)(
             sc[j][k] = wd[k] * dj[k];
             if (wm) accm_tail[j] += wm[k] * sj[k];
         }
+        for (; k % 8; k++) sc[j][k] = 0.0f;
     }
 }
 
-/* the group loop around a block loop (the variadic argument) over the
- * segment [b0, b0 + ns), in which
- * ROW_BLOCK(j, p, k) adds block k's integer dot p of row j */
-#define GROUP_KERNEL(NAME, WM, SIGN, ...)                                                       \
+/* lane b < kb = the sum of the 8 lanes of p[b], other lanes 0; p[b] for b
+ * up to kb rounded up to 2, 4 or 8 are read (exact integer sums) */
+static inline __m256i QK(block_sums)(const __m256i *p, int kb) {
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i t0 = _mm256_hadd_epi32(p[0], kb > 1 ? p[1] : z);
+    const __m256i t1 = kb > 2 ? _mm256_hadd_epi32(p[2], p[3]) : z;
+    __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = z;
+    if (kb > 4) u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    /* u0 = [b0..b3 low halves | b0..b3 high halves], u1 the same for b4..b7 */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+/* tot[j] = sum of the 8 lanes of v[j] for j < nr, the 8 rows together:
+ * per row always ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) */
+static inline void QK(hsum_rows)(const __m256 *v, int nr, float *tot) {
+    __m256 r[8];
+    for (int j = 0; j < 8; j++) r[j] = j < nr ? v[j] : _mm256_setzero_ps();
+    const __m256 t0 = _mm256_hadd_ps(r[0], r[1]), t1 = _mm256_hadd_ps(r[2], r[3]);
+    const __m256 t2 = _mm256_hadd_ps(r[4], r[5]), t3 = _mm256_hadd_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    _mm256_storeu_ps(tot, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
+}
+
+/* GROUP_KERNEL(NAME, WM, WM_USED, SIGN, SIGNED, ...): the variadic argument fills
+ * __m256i v[8] with the bytes of blocks b0 + k8 + i (i < 8, zeros past nb),
+ * values as the integer dot needs them (signed if SIGNED, else unsigned) */
+#define GROUP_KERNEL(NAME, WM, WM_USED, SIGN, SIGNED, ...)                                                 \
     KERNEL QK(NAME)(const uint8_t *w, const float *wd, const float *wmv, const uint8_t *qx,       \
                     size_t xs, int nr, int64_t n, float *out, size_t os) {                        \
-        __m256 acc[QGROUP], accm[QGROUP];                                       \
-        float accm_tail[QGROUP];                                                         \
-        float sc[QGROUP][SEG] __attribute__((aligned(32)));                              \
+        __m256 acc[QGROUP], accm[QGROUP];                                                         \
+        float accm_tail[QGROUP];                                                                  \
+        float sc[QGROUP][SEG] __attribute__((aligned(32)));                                       \
         (void)wmv;                                                                                \
         for (int j = 0; j < nr; j++) {                                                            \
             acc[j] = accm[j] = _mm256_setzero_ps();                                               \
@@ -72,103 +119,159 @@ static inline __attribute__((always_inline)) void QK(seg_scales)(
         for (int64_t b0 = 0; b0 < nb; b0 += SEG) {                                                \
             const int ns = nb - b0 < SEG ? (int)(nb - b0) : SEG;                                  \
             QK(seg_scales)(wd + b0, WM, qx, xs, nr, n, b0, ns, sc, accm, accm_tail);              \
-            __VA_ARGS__                                                                           \
+            for (int k8 = 0; k8 < ns; k8 += 8) {                                                  \
+                const int kb = ns - k8 < 8 ? ns - k8 : 8;                                         \
+                __m256i v[8];                                                                     \
+                __VA_ARGS__                                                                       \
+                for (int i = kb; i < 8; i++) v[i] = _mm256_setzero_si256();                       \
+                const int64_t g = (b0 + k8) / 8;                                                  \
+                if (kb < 8) { /* the row's last group, in natural order */                        \
+                    for (int j = 0; j < nr; j++) {                                                \
+                        const uint8_t *a = qx + j * xs + 256 * g;                                 \
+                        __m256i p[8];                                                             \
+                        for (int i = 0; i < 8; i++) {                                             \
+                            const __m256i ai = _mm256_load_si256((const __m256i *)(a + 32 * i));  \
+                            p[i] = SIGNED ? DOT_ACC(_mm256_setzero_si256(), _mm256_sign_epi8(v[i], v[i]), \
+                                                    _mm256_sign_epi8(ai, v[i]))                   \
+                                          : DOT_ACC(_mm256_setzero_si256(), v[i], ai);            \
+                            if (i + 1 >= kb && (i == 1 || i == 3 || i == 7)) break;               \
+                        }                                                                         \
+                        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(QK(block_sums)(p, kb)),       \
+                                                 _mm256_load_ps(sc[j] + k8), acc[j]);             \
+                    }                                                                             \
+                    continue;                                                                     \
+                }                                                                                 \
+                QK(transpose8)(v);                                                                \
+                if (SIGNED) {                                                                     \
+                    __m256i va[8];                                                                \
+                    for (int i = 0; i < 8; i++) va[i] = _mm256_sign_epi8(v[i], v[i]);             \
+                    for (int j = 0; j < nr; j++) {                                                \
+                        const uint8_t *a = qx + j * xs + 256 * g;                                 \
+                        __m256i p[2] = { _mm256_setzero_si256(), _mm256_setzero_si256() };        \
+                        for (int i = 0; i < 8; i++)                                               \
+                            p[i & 1] = DOT_ACC(p[i & 1], va[i], _mm256_sign_epi8(                 \
+                                _mm256_load_si256((const __m256i *)(a + 32 * i)), v[i]));         \
+                        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p[0], p[1])), \
+                                                 _mm256_load_ps(sc[j] + k8), acc[j]);             \
+                    }                                                                             \
+                } else {                                                                          \
+                    for (int j = 0; j < nr; j++) {                                                \
+                        const uint8_t *a = qx + j * xs + 256 * g;                                 \
+                        __m256i p[2] = { _mm256_setzero_si256(), _mm256_setzero_si256() };        \
+                        for (int i = 0; i < 8; i++)                                               \
+                            p[i & 1] = DOT_ACC(p[i & 1], v[i], _mm256_load_si256((const __m256i *)(a + 32 * i))); \
+                        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p[0], p[1])), \
+                                                 _mm256_load_ps(sc[j] + k8), acc[j]);             \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
         }                                                                                         \
+        float tot[QGROUP], totm[QGROUP];                                                          \
+        QK(hsum_rows)(acc, nr, tot);                                                              \
+        if (WM_USED) QK(hsum_rows)(accm, nr, totm);                                               \
         for (int j = 0; j < nr; j++)                                                              \
-            out[j * os] = hsum256(acc[j]) SIGN (hsum256(accm[j]) + accm_tail[j]);                 \
+            out[j * os] = WM_USED ? tot[j] SIGN (totm[j] + accm_tail[j]) : tot[j];                \
     }
-
-#define ROW_BLOCK(j, p, k)                                                                        \
-    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[j][k]), acc[j])
-
-#define A_BLOCK(j, b) _mm256_loadu_si256((const __m256i *)(qx + (j) * xs + 32 * (b)))
 
 /* Q8_0 { f16 d; i8 q[32] }: value = d * q */
-GROUP_KERNEL(q8_0, NULL, +, {
-    const uint8_t *wb = w + 34 * b0;
-    for (int k = 0; k < ns; k++, wb += 34) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(wb + 2));
-        for (int j = 0; j < nr; j++) ROW_BLOCK(j, QK(dot_ss)(q, A_BLOCK(j, b0 + k)), k);
-    }
+GROUP_KERNEL(q8_0, NULL, 0, +, 1, {
+    const uint8_t *wb = w + 34 * (b0 + k8);
+    for (int i = 0; i < kb; i++) v[i] = _mm256_loadu_si256((const __m256i *)(wb + 34 * i + 2));
 })
 
 /* Q4_0 { f16 d; u8 qs[16] }: value = d * (q - 8) */
-GROUP_KERNEL(q4_0, NULL, +, {
-    const uint8_t *wb = w + 18 * b0;
-    for (int k = 0; k < ns; k++, wb += 18) {
-        const __m256i q = _mm256_sub_epi8(QK(nibbles32)(wb + 2), _mm256_set1_epi8(8));
-        for (int j = 0; j < nr; j++) ROW_BLOCK(j, QK(dot_ss)(q, A_BLOCK(j, b0 + k)), k);
-    }
+GROUP_KERNEL(q4_0, NULL, 0, +, 1, {
+    const uint8_t *wb = w + 18 * (b0 + k8);
+    for (int i = 0; i < kb; i++) v[i] = _mm256_sub_epi8(QK(nibbles32)(wb + 18 * i + 2), _mm256_set1_epi8(8));
 })
 
 /* Q4_1 { f16 d, m; u8 qs[16] }: value = d * q + m; the m part is
  * m * (d_a * sum of the activation block's q) = m * s */
-GROUP_KERNEL(q4_1, wmv + b0, +, {
-    const uint8_t *wb = w + 20 * b0;
-    for (int k = 0; k < ns; k++, wb += 20) {
-        const __m256i q = QK(nibbles32)(wb + 4);
-        for (int j = 0; j < nr; j++) ROW_BLOCK(j, DOT_US(q, A_BLOCK(j, b0 + k)), k);
+GROUP_KERNEL(q4_1, wmv + b0, 1, +, 0, {
+    const uint8_t *wb = w + 20 * (b0 + k8);
+    for (int i = 0; i < kb; i++) v[i] = QK(nibbles32)(wb + 20 * i + 4);
+})
+
+/* Q4_K: 8 sub-blocks of 32 per 256 (a group is one super-block), value =
+ * d*sc*q - dmin*m (see dot.c); chunk c holds sub-block 2c (low nibbles) and
+ * 2c+1 (high) */
+GROUP_KERNEL(q4_k, wmv + b0, 1, -, 0, {
+    const uint8_t *qs = w + 144 * ((b0 + k8) / 8) + 16;
+    for (int c = 0; c < 4; c++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        v[2 * c] = _mm256_and_si256(raw, _mm256_set1_epi8(0x0F));
+        v[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(0x0F));
     }
 })
 
-/* Q4_K: 8 sub-blocks of 32 per 256, value = d*sc*q - dmin*m (see dot.c);
- * chunk c of a super-block holds sub-block 2c (low nibbles) and 2c+1 (high) */
-GROUP_KERNEL(q4_k, wmv + b0, -, {
-    for (int k = 0; k < ns; k += 2) {
-        const int64_t b = b0 + k;
-        const uint8_t *raw_p = w + 144 * (b / 8) + 16 + 16 * (b % 8);
-        const __m256i raw = _mm256_loadu_si256((const __m256i *)raw_p);
-        const __m256i q0 = _mm256_and_si256(raw, _mm256_set1_epi8(0x0F));
-        const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(0x0F));
-        for (int j = 0; j < nr; j++) {
-            ROW_BLOCK(j, DOT_US(q0, A_BLOCK(j, b)), k);
-            ROW_BLOCK(j, DOT_US(q1, A_BLOCK(j, b + 1)), k + 1);
-        }
-    }
-})
+#undef GROUP_KERNEL
 
 /* Q6_K: value = d * scales[16-group] * (v - 32), v 6 bits (see dot.c for the
- * bit layout). The 16-bit pair products of a block's first 16 values are
- * multiplied by the first int8 scale and those of the second 16 by the
- * second while summing to 32 bits (vpmaddwd: exact); the float scale is
- * d * d_a. Same instructions in both variants. */
-GROUP_KERNEL(q6_k, NULL, +, {
+ * bit layout); a group is one super-block. Its 16-value sub-scales apply to
+ * the 16-bit pair products (vpmaddwd by a vector holding, for lane b, the
+ * scale of block b's first half in steps 0-3 and of its second half in steps
+ * 4-7): exact, and the same instructions in both variants; the float scale
+ * is d * d_a. */
+KERNEL QK(q6_k)(const uint8_t *w, const float *wd, const float *wmv, const uint8_t *qx, size_t xs, int nr,
+                int64_t n, float *out, size_t os) {
+    __m256 acc[QGROUP], accm[QGROUP];
+    float accm_tail[QGROUP];
+    float sc[QGROUP][SEG] __attribute__((aligned(32)));
+    (void)wmv;
+    for (int j = 0; j < nr; j++) {
+        acc[j] = accm[j] = _mm256_setzero_ps();
+        accm_tail[j] = 0.0f;
+    }
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
-    for (int k8 = 0; k8 < ns; k8 += 8) {
-        const uint8_t *wb = w + 210 * ((b0 + k8) / 8);
-        const int8_t *scales = (const int8_t *)(wb + 192);
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = wb + 64 * h, *qh = wb + 128 + 32 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            const __m256i v[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4)),
-            };
-            for (int kk = 0; kk < 4; kk++) {
-                const __m256i q = _mm256_sub_epi8(v[kk], k32), qa = _mm256_sign_epi8(q, q);
-                const int si = 8 * h + 2 * kk, k = k8 + 4 * h + kk;
-                /* 16-bit pair products (|q| * a * sign q, |.| <= 2 * 32 * 127)
-                 * times the scale of their 16-value half, summed in pairs */
-                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(scales[si + 1]), _mm_set1_epi16(scales[si]));
-                for (int j = 0; j < nr; j++) {
-                    const __m256i a = _mm256_sign_epi8(A_BLOCK(j, b0 + k), q);
-                    ROW_BLOCK(j, _mm256_madd_epi16(_mm256_maddubs_epi16(qa, a), sv), k);
+    const int64_t nb = n / 32;
+    for (int64_t b0 = 0; b0 < nb; b0 += SEG) {
+        const int ns = nb - b0 < SEG ? (int)(nb - b0) : SEG;
+        QK(seg_scales)(wd + b0, NULL, qx, xs, nr, n, b0, ns, sc, accm, accm_tail);
+        for (int k8 = 0; k8 < ns; k8 += 8) {
+            const uint8_t *wb = w + 210 * ((b0 + k8) / 8);
+            __m256i v[8];
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *ql = wb + 64 * h, *qh = wb + 128 + 32 * h;
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+                v[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+                v[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+                v[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+                v[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            }
+            for (int i = 0; i < 8; i++) v[i] = _mm256_sub_epi8(v[i], k32);
+            QK(transpose8)(v);
+            /* block b's scales are scales[2b] (values 0-15) and scales[2b+1] */
+            const __m128i s16 = _mm_loadu_si128((const __m128i *)(wb + 192));
+            const __m256i se = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
+            const __m256i so = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
+            const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+            const __m256i s_first = _mm256_or_si256(_mm256_and_si256(se, lo16), _mm256_slli_epi32(se, 16));
+            const __m256i s_second = _mm256_or_si256(_mm256_and_si256(so, lo16), _mm256_slli_epi32(so, 16));
+            __m256i va[8];
+            for (int i = 0; i < 8; i++) va[i] = _mm256_sign_epi8(v[i], v[i]);
+            const int64_t g = (b0 + k8) / 8;
+            for (int j = 0; j < nr; j++) {
+                const uint8_t *a = qx + j * xs + 256 * g;
+                __m256i p[2] = { _mm256_setzero_si256(), _mm256_setzero_si256() };
+                for (int i = 0; i < 8; i++) {
+                    const __m256i ai = _mm256_sign_epi8(_mm256_load_si256((const __m256i *)(a + 32 * i)), v[i]);
+                    p[i & 1] = _mm256_add_epi32(p[i & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(va[i], ai),
+                                                                            i < 4 ? s_first : s_second));
                 }
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p[0], p[1])), _mm256_load_ps(sc[j] + k8),
+                                         acc[j]);
             }
         }
     }
-})
-
-#undef ROW_BLOCK
-#undef A_BLOCK
-#undef GROUP_KERNEL
+    float tot[QGROUP];
+    QK(hsum_rows)(acc, nr, tot);
+    for (int j = 0; j < nr; j++) out[j * os] = tot[j];
+}
 
 /* the f16 at the low (hi = 0) or high half of 8 gathered 32-bit words -> 8 floats */
 static inline __m256 QK(f16_lanes)(__m256i g, int hi) {
