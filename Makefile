@@ -79,7 +79,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(LIB)
 # kernel-level tests run once more per lower kernel variant (VLLMC_KERNELS,
 # src/backend/cpu/kernels.c): the default run covers the best one
 KERNEL_TESTS    := $(BUILD)/tests/test_forward $(BUILD)/tests/test_backend_cpu
-KERNEL_VARIANTS := portable avx2
+KERNEL_VARIANTS := portable avx2 avx512
 
 unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \

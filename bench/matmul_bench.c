@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
     vc_tensor wt = { .name = "w", .type = t, .n_dims = 2, .ne = { n_in, n_out, 1, 1 }, .data = w, .nbytes = rb * n_out };
     vc_pool *pool = NULL;
     vc_error err;
-    if (vc_pool_create(&pool, threads, &err) || vc_pool_reserve(pool, (size_t)rows * vc_cpu_qrow_bytes(n_in), &err)) {
+    if (vc_pool_create(&pool, threads, &err) || vc_pool_reserve(pool, (size_t)rows * (vc_cpu_qrow_bytes(n_in) + vc_cpu_qnat_bytes(n_in)), &err)) {
         fprintf(stderr, "matmul_bench: %s\n", err.msg);
         return 1;
     }

@@ -160,10 +160,62 @@ static void test_qdots(void **state) {
     assert_false(vc_cpu_qdot_supported(VC_KERNELS_AVX2, VC_Q4_1, 32 * VC_QDOT_MAX_BLOCKS + 32));
 }
 
+/* AMX tiles give bitwise the vpdpbusd kernel's results, for every row and
+ * column of whole 16 x 16 tiles */
+static void check_amx(vc_dtype t, int64_t n) {
+    enum { COLS = 16, ROWS = 32 };
+    unsigned seed = 77u + (unsigned)t + (unsigned)n;
+    const size_t rb = vc_row_bytes(t, n), qb = vc_cpu_qrow_bytes(n), nb = vc_cpu_qnat_bytes(n);
+    float *wf = malloc((size_t)n * sizeof(float)), *x = malloc((size_t)n * sizeof(float));
+    uint8_t *w = malloc(rb * COLS), *qx = aligned_alloc(64, qb * ROWS);
+    int8_t *nat = aligned_alloc(64, nb * ROWS);
+    for (int c = 0; c < COLS; c++) {
+        for (int64_t i = 0; i < n; i++) wf[i] = frand(&seed) * (float)(1 + c % 5);
+        assert_int_equal(vc_quantize_row(t, wf, w + c * rb, n), 0);
+    }
+    for (int r = 0; r < ROWS; r++) {
+        for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + (r * 7 + i) % 13);
+        vc_cpu_quantize_row_q8_nat(x, n, qx + r * qb, nat + r * nb);
+        int8_t *check = malloc((size_t)n);
+        vc_cpu_qrow_natural(qx + r * qb, n, check);
+        assert_memory_equal(check, nat + r * nb, (size_t)n);
+        free(check);
+    }
+    float amx[ROWS][COLS], ref[ROWS][COLS];
+    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, ROWS, n, &amx[0][0], COLS);
+    for (int c = 0; c < COLS; c++)
+        vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, ROWS, n, &ref[0][c], COLS);
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLS; c++)
+            if (memcmp(&amx[r][c], &ref[r][c], sizeof(float)))
+                fail_msg("%s n=%lld row %d col %d: amx %.9g vs vnni %.9g", vc_dtype_name(t), (long long)n, r, c,
+                         amx[r][c], ref[r][c]);
+    free(wf); free(x); free(w); free(qx); free(nat);
+}
+
+static void test_amx(void **state) {
+    (void)state;
+    if (vc_cpu_kernels() < VC_KERNELS_AMX) { /* not a skip: nothing may claim AMX here */
+        assert_true(vc_cpu_kernels() < VC_KERNELS_AMX);
+        return;
+    }
+    const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q4_K, VC_Q6_K };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        check_amx(types[i], 256);
+        check_amx(types[i], 2816);   /* 88 blocks: segments of 32 + a tail */
+        if (vc_dtype_block_elems(types[i]) == 32) {
+            check_amx(types[i], 576);  /* 18 blocks: a partial group of 2 */
+            check_amx(types[i], 96);   /* 3 blocks */
+        }
+    }
+    assert_false(vc_cpu_amx_supported(VC_F16, 256));
+    assert_false(vc_cpu_amx_supported(VC_Q4_1, 32 * VC_AMX_MAX_BLOCKS + 32));
+}
+
 /* matmul rows are bitwise independent of the number of rows in the call and
  * of the pool (with its scratch for 8-bit activation rows, or none) */
 static void check_matmul_row_invariance(vc_dtype t) {
-    enum { IN = 512, OUT = 37, ROWS = 11 };
+    enum { IN = 512, OUT = 37, ROWS = 37 }; /* AMX: 32 rows x the two whole 16-row chunks */
     unsigned seed = 7;
     float *wf = malloc(IN * OUT * sizeof(float));
     for (int i = 0; i < IN * OUT; i++) wf[i] = frand(&seed);
@@ -306,6 +358,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dots),
         cmocka_unit_test(test_qdots),
+        cmocka_unit_test(test_amx),
         cmocka_unit_test(test_matmul_row_invariance),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_attention),

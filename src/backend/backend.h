@@ -44,8 +44,10 @@ void vc_cpu_dot_rows_portable(vc_dtype t, const void *w_row, const float *x, int
  *   portable  plain C dots over float activations (vc_cpu_dot_rows_portable)
  *   avx2      AVX2 float dots (dot.c; -march builds) and, for Q8_0, Q4_0,
  *             Q4_1, Q4_K, Q6_K weights, 8-bit activations with AVX2 integer dots
- *   avx512    the same with AVX-512 VNNI integer dots (bitwise equal to avx2) */
-typedef enum { VC_KERNELS_PORTABLE = 0, VC_KERNELS_AVX2 = 1, VC_KERNELS_AVX512 = 2 } vc_kernels;
+ *   avx512    the same with AVX-512 VNNI integer dots (bitwise equal to avx2)
+ *   amx       avx512, plus AMX tile products for whole 16 x 16 tiles of
+ *             (activation rows x output rows): bitwise equal again */
+typedef enum { VC_KERNELS_PORTABLE = 0, VC_KERNELS_AVX2 = 1, VC_KERNELS_AVX512 = 2, VC_KERNELS_AMX = 3 } vc_kernels;
 vc_kernels vc_cpu_kernels(void);
 const char *vc_cpu_kernels_name(vc_kernels k);
 
@@ -55,7 +57,10 @@ const char *vc_cpu_kernels_name(vc_kernels k);
  * s[b] = d[b] * sum of the block's q; the bytes are interleaved by groups of
  * 8 blocks (layout in qdot.c), read them through the accessors. */
 size_t vc_cpu_qrow_bytes(int64_t n);
+size_t vc_cpu_qnat_bytes(int64_t n); /* the plain int8 copy of a row (AMX), 64-byte multiple */
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
+/* the same, and (nat not NULL) the int8 values in order into nat[n] */
+void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat);
 int8_t vc_cpu_qrow_q(const void *row, int64_t n, int64_t k);  /* value k's q */
 float vc_cpu_qrow_d(const void *row, int64_t n, int64_t b);   /* block b's d */
 float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b);   /* block b's s */
@@ -69,6 +74,18 @@ int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n);
  * Bitwise the same for both levels and whatever nr or the row's place. */
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       int nr, int64_t n, float *out, size_t out_stride);
+
+/* AMX (src/backend/cpu/qdot.c). vc_cpu_amx_enable asks the OS for the tile
+ * state (once per process is enough; 0 when granted). vc_cpu_amx_rows16:
+ * y[r * y_stride + c] = vc_cpu_qdot_rows of weight row c (c < 16, rows
+ * row_bytes apart from w) with quantized row r (r < nr, nr % 16 == 0), given
+ * the rows both as quantized (qx) and as plain int8 (qnat, vc_cpu_qrow_natural). */
+#define VC_AMX_MAX_BLOCKS 128
+int vc_cpu_amx_enable(void);
+int vc_cpu_amx_supported(vc_dtype t, int64_t n);
+void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst);
+void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
+                       const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride);
 
 /* y[r][o] = sum_i W[o][i] * x[r][i]   for r < n_rows, o < W->ne[1]
  *   W: [out = ne[1]][in = ne[0]] in its stored type

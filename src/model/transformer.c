@@ -118,7 +118,8 @@ int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch
         const int64_t widest = c->hidden_dim > c->dim ? c->hidden_dim : c->dim;
         const int64_t q_in = (int64_t)c->n_heads * c->head_dim;
         const int64_t in = widest > q_in ? widest : q_in;
-        if (vc_pool_reserve(t->pool, (size_t)max_batch_tokens * vc_cpu_qrow_bytes(in), err)) {
+        if (vc_pool_reserve(t->pool, (size_t)max_batch_tokens * (vc_cpu_qrow_bytes(in) + vc_cpu_qnat_bytes(in)),
+                            err)) {
             vc_transformer_free(t);
             return -1;
         }

@@ -25,9 +25,12 @@ typedef struct matmul_job {
     const float *x;              /* [n_rows][in] */
     const uint8_t *qx;           /* [n_rows] quantized rows of qx_stride bytes, or NULL */
     size_t qx_stride;
+    const int8_t *qnat;          /* [n_rows] the same as plain int8, nat_stride apart (AMX), or NULL */
+    size_t nat_stride;
     int n_rows;
     vc_kernels k;
     int use_q[MAX_MATS];
+    int use_amx[MAX_MATS];
     float *y[MAX_MATS];
     int64_t first_chunk[MAX_MATS + 1];   /* chunk index where matrix i starts */
 } matmul_job;
@@ -40,12 +43,19 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
     const uint8_t *wdata = w->data;
     float *y = job->y[i];
     if (job->use_q[i]) {
+        int r = 0;
+        if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && job->n_rows >= 16) {
+            /* whole 16 x 16 tiles by AMX (bitwise the same as below) */
+            r = job->n_rows & ~15;
+            vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes, job->qnat, job->nat_stride,
+                              job->qx, job->qx_stride, r, n_in, y + o0, (size_t)n_out);
+        }
         /* tiles of quantized activation rows that stay in L1 while the
          * chunk's weight rows pass over them (each weight row's scales
          * decoded once per tile) */
         int tile = (int)(QTILE_BYTES / job->qx_stride) & ~(VC_DOT_MAX_ROWS - 1);
         if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
-        for (int r = 0; r < job->n_rows; r += tile) {
+        for (; r < job->n_rows; r += tile) {
             const int nr = job->n_rows - r < tile ? job->n_rows - r : tile;
             for (int64_t o = o0; o < o1; o++)
                 vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes,
@@ -83,13 +93,16 @@ void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     matmul_job job = { .n_mats = n_mats, .w = w, .x = x, .n_rows = n_rows, .k = vc_cpu_kernels() };
     const int64_t n_in = w[0]->ne[0];
     int64_t work = 0;
-    int any_q = 0;
+    int any_q = 0, any_amx = 0;
     job.first_chunk[0] = 0;
     for (int i = 0; i < n_mats; i++) {
         job.first_chunk[i + 1] = job.first_chunk[i] + (w[i]->ne[1] + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
         work += (int64_t)n_rows * w[i]->ne[1] * w[i]->ne[0];
         job.use_q[i] = vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
+        job.use_amx[i] = job.use_q[i] && job.k >= VC_KERNELS_AMX && n_rows >= 16 &&
+                         vc_cpu_amx_supported(w[i]->type, n_in);
         any_q |= job.use_q[i];
+        any_amx |= job.use_amx[i];
         job.y[i] = y[i];
     }
     /* tiny problems are not worth waking the workers */
@@ -103,13 +116,14 @@ void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
      * as many rows at a time as fit */
     _Alignas(64) uint8_t stack_buf[STACK_QBUF];
     const size_t qb = vc_cpu_qrow_bytes(n_in);
+    const size_t nat = any_amx ? vc_cpu_qnat_bytes(n_in) : 0;
     size_t cap = 0;
     uint8_t *buf = vc_pool_scratch(pool, &cap);
-    if (cap < sizeof stack_buf && cap < qb * (size_t)n_rows) {
+    if (cap < sizeof stack_buf && cap < (qb + nat) * (size_t)n_rows) {
         buf = stack_buf;
         cap = sizeof stack_buf;
     }
-    const int rows_per = cap / qb < (size_t)n_rows ? (int)(cap / qb) : n_rows;
+    const int rows_per = cap / (qb + nat) < (size_t)n_rows ? (int)(cap / (qb + nat)) : n_rows;
     if (rows_per == 0) { /* a row wider than every buffer: float dots (depends on n_in only) */
         for (int i = 0; i < n_mats; i++) job.use_q[i] = 0;
         vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
@@ -117,9 +131,14 @@ void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     }
     job.qx = buf;
     job.qx_stride = qb;
+    int8_t *qnat = any_amx ? (int8_t *)(buf + qb * (size_t)rows_per) : NULL;
+    job.qnat = qnat;
+    job.nat_stride = nat;
     for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
         const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-        for (int r = 0; r < g; r++) vc_cpu_quantize_row_q8(x + (size_t)(r0 + r) * n_in, n_in, buf + (size_t)r * qb);
+        for (int r = 0; r < g; r++)
+            vc_cpu_quantize_row_q8_nat(x + (size_t)(r0 + r) * n_in, n_in, buf + (size_t)r * qb,
+                                       qnat ? qnat + (size_t)r * nat : NULL);
         job.x = x + (size_t)r0 * n_in;
         job.n_rows = g;
         for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];

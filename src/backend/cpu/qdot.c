@@ -18,12 +18,15 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "model/quant.h"
 
 static inline int64_t qrow_groups(int64_t n) { return (n / 32 + 7) / 8; }
 
 size_t vc_cpu_qrow_bytes(int64_t n) { return (size_t)qrow_groups(n) * 320; }
+size_t vc_cpu_qnat_bytes(int64_t n) { return ((size_t)n + 63) & ~(size_t)63; }
 
 static inline const float *qrow_d(const uint8_t *row, int64_t n) {
     return (const float *)(row + 256 * qrow_groups(n));
@@ -40,7 +43,9 @@ float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b) { return qrow_s(row, 
 
 /* Plain C: every step is exact or one correctly rounded IEEE operation, so
  * any vectorization the compiler chooses gives the same bytes. */
-void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst) {
+void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst) { vc_cpu_quantize_row_q8_nat(x, n, dst, NULL); }
+
+void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
     int8_t *q = dst;
     float *d = (float *)((uint8_t *)dst + 256 * ng), *s = d + 8 * ng;
@@ -71,6 +76,7 @@ void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst) {
         } else { /* the last, partial group: natural order */
             memcpy(q + 256 * (b / 8) + 32 * (b % 8), qb, 32);
         }
+        if (nat && b < nb) memcpy(nat + 32 * b, qb, 32);
         d[b] = db;
         s[b] = db * (float)sum;
     }
@@ -161,8 +167,171 @@ static inline __m256i dot_acc_avx2(__m256i acc, __m256i u, __m256i s) {
 
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       int nr, int64_t n, float *out, size_t out_stride) {
-    if (k == VC_KERNELS_AVX512) vnni_rows(t, w_row, qx, qx_stride, nr, n, out, out_stride);
+    if (k >= VC_KERNELS_AVX512) vnni_rows(t, w_row, qx, qx_stride, nr, n, out, out_stride);
     else avx2_rows(t, w_row, qx, qx_stride, nr, n, out, out_stride);
+}
+
+void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
+    for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
+}
+
+int vc_cpu_amx_supported(vc_dtype t, int64_t n) {
+    switch (t) {
+    case VC_Q8_0: case VC_Q4_0: case VC_Q4_1: case VC_Q4_K: case VC_Q6_K: break;
+    default: return 0;
+    }
+    return n <= 32 * VC_AMX_MAX_BLOCKS;
+}
+
+/* AMX: for 16 weight rows (output columns) x 16 activation rows, per block
+ * one tile product of the natural-order int8 activations (A: 16 x 32) and
+ * the weights' bytes (B: 8 x 64, 4 bytes of each of the 16 columns per row)
+ * gives the 256 exact block dots; the float part then repeats, per (row,
+ * column), exactly the operations of the vpdpbusd kernel above: lane k % 8
+ * of an 8-lane accumulator takes fma(dot, wd[k] * d_a[k]), the offsets the
+ * same segment / tail split as seg_scales, the same final sums. So this path
+ * is bitwise the avx512 one, and which rows take it never shows. */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8")
+
+typedef struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_cfg;
+
+/* the 32 byte values of block k of weight row w, as the integer dots use them */
+static inline __m256i amx_block_bytes(vc_dtype t, const uint8_t *w, int64_t k) {
+    switch (t) {
+    case VC_Q8_0: return _mm256_loadu_si256((const __m256i *)(w + 34 * k + 2));
+    case VC_Q4_0: return _mm256_sub_epi8(vnni_nibbles32(w + 18 * k + 2), _mm256_set1_epi8(8));
+    case VC_Q4_1: return vnni_nibbles32(w + 20 * k + 4);
+    case VC_Q4_K: {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 144 * (k / 8) + 16 + 32 * ((k % 8) / 2)));
+        const __m256i v = (k % 2) ? _mm256_srli_epi16(raw, 4) : raw;
+        return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+    }
+    default: { /* VC_Q6_K: block k % 8 = 4h + kk of super-block k / 8 */
+        const uint8_t *b = w + 210 * (k / 8);
+        const int h = (int)(k % 8) / 4, kk = (int)(k % 8) % 4;
+        const __m256i ql = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (kk % 2)));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+        const __m256i lo = _mm256_and_si256(kk < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+        const __m128i sh = _mm_cvtsi32_si128(2 * kk);
+        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, sh), _mm256_set1_epi8(3));
+        return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+    }
+    }
+}
+
+void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
+                       const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride) {
+    const int64_t nb = n / 32;
+    const int offs = t == VC_Q4_1 || t == VC_Q4_K;
+    const int q6 = t == VC_Q6_K;
+    /* weights: B tiles, scales (and offsets, Q6_K sub-scales) per block for the 16 columns */
+    uint8_t bt[VC_AMX_MAX_BLOCKS][8][64] __attribute__((aligned(64)));
+    float wd16[VC_AMX_MAX_BLOCKS][16] __attribute__((aligned(64)));
+    float wm16[VC_AMX_MAX_BLOCKS][16] __attribute__((aligned(64)));
+    int32_t s16[2][VC_AMX_MAX_BLOCKS][16] __attribute__((aligned(64)));
+    {
+        float wd[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32))), wm[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32)));
+        for (int c = 0; c < 16; c++) {
+            const uint8_t *wc = w + c * row_bytes;
+            vnni_prep(t, wc, nb, wd, wm);
+            for (int64_t k = 0; k < nb; k++) {
+                wd16[k][c] = wd[k];
+                wm16[k][c] = offs ? wm[k] : 0.0f;
+                if (q6) {
+                    const int8_t *sc = (const int8_t *)(wc + 210 * (k / 8) + 192);
+                    s16[0][k][c] = sc[2 * (k % 8)];
+                    s16[1][k][c] = sc[2 * (k % 8) + 1];
+                }
+            }
+        }
+        for (int64_t k = 0; k < nb; k++)
+            for (int half = 0; half < 2; half++) {
+                __m256i v[8];
+                for (int c = 0; c < 8; c++) v[c] = amx_block_bytes(t, w + (8 * half + c) * row_bytes, k);
+                vnni_transpose8(v);
+                for (int r = 0; r < 8; r++) _mm256_store_si256((__m256i *)(bt[k][r] + 32 * half), v[r]);
+            }
+    }
+    amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    cfg.rows[0] = 16; cfg.colsb[0] = 64;                 /* C (and C of the second halves, Q6_K) */
+    cfg.rows[3] = 16; cfg.colsb[3] = 64;
+    cfg.rows[1] = 16; cfg.colsb[1] = q6 ? 16 : 32;       /* A */
+    cfg.rows[2] = q6 ? 4 : 8; cfg.colsb[2] = 64;         /* B */
+    _tile_loadconfig(&cfg);
+    int32_t ct[2][16][16] __attribute__((aligned(64)));
+    __m512 acc[16][8], accm[16][8], tail[16];
+    for (int m0 = 0; m0 < nr; m0 += 16) {
+        const int8_t *a = qnat + (size_t)m0 * nat_stride;
+        for (int m = 0; m < 16; m++) {
+            tail[m] = _mm512_setzero_ps();
+            for (int l = 0; l < 8; l++) acc[m][l] = accm[m][l] = _mm512_setzero_ps();
+        }
+        for (int64_t k = 0; k < nb; k++) {
+            _tile_zero(0);
+            if (q6) {
+                _tile_zero(3);
+                _tile_loadd(1, a + 32 * k, nat_stride);
+                _tile_loadd(2, bt[k][0], 64);
+                _tile_dpbssd(0, 1, 2);
+                _tile_loadd(1, a + 32 * k + 16, nat_stride);
+                _tile_loadd(2, bt[k][4], 64);
+                _tile_dpbssd(3, 1, 2);
+                _tile_stored(3, ct[1], 64);
+            } else {
+                _tile_loadd(1, a + 32 * k, nat_stride);
+                _tile_loadd(2, bt[k][0], 64);
+                _tile_dpbssd(0, 1, 2);
+            }
+            _tile_stored(0, ct[0], 64);
+            const __m512 wdv = _mm512_load_ps(wd16[k]), wmv = _mm512_load_ps(wm16[k]);
+            const int lane = (int)(k % 8);
+            const int64_t seg0 = k / SEG * SEG, ns = nb - seg0 < SEG ? nb - seg0 : SEG;
+            const int in_lanes = k - seg0 < (ns & ~7);
+            for (int m = 0; m < 16; m++) {
+                const uint8_t *row = qx + (size_t)(m0 + m) * qx_stride;
+                __m512i p = _mm512_load_si512(ct[0][m]);
+                if (q6)
+                    p = _mm512_add_epi32(_mm512_mullo_epi32(p, _mm512_load_si512(s16[0][k])),
+                                         _mm512_mullo_epi32(_mm512_load_si512(ct[1][m]), _mm512_load_si512(s16[1][k])));
+                const __m512 sc = _mm512_mul_ps(wdv, _mm512_set1_ps(qrow_d(row, n)[k]));
+                acc[m][lane] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc[m][lane]);
+                if (offs) {
+                    const __m512 sv = _mm512_set1_ps(qrow_s(row, n)[k]);
+                    if (in_lanes) accm[m][lane] = _mm512_fmadd_ps(wmv, sv, accm[m][lane]);
+                    else tail[m] = _mm512_add_ps(tail[m], _mm512_mul_ps(wmv, sv));
+                }
+            }
+        }
+        for (int m = 0; m < 16; m++) {
+            const __m512 *A = acc[m], *M = accm[m];
+            const __m512 tot = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(A[0], A[1]), _mm512_add_ps(A[2], A[3])),
+                                             _mm512_add_ps(_mm512_add_ps(A[4], A[5]), _mm512_add_ps(A[6], A[7])));
+            __m512 o = tot;
+            if (offs) {
+                const __m512 totm = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(M[0], M[1]), _mm512_add_ps(M[2], M[3])),
+                                                  _mm512_add_ps(_mm512_add_ps(M[4], M[5]), _mm512_add_ps(M[6], M[7])));
+                const __m512 off = _mm512_add_ps(totm, tail[m]);
+                o = t == VC_Q4_K ? _mm512_sub_ps(tot, off) : _mm512_add_ps(tot, off);
+            }
+            _mm512_storeu_ps(y + (size_t)(m0 + m) * y_stride, o);
+        }
+    }
+    _tile_release();
+}
+
+#pragma GCC pop_options
+
+int vc_cpu_amx_enable(void) {
+    /* Linux: ask for the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM,
+     * XFEATURE_XTILEDATA); 0 when granted (idempotent) */
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0 ? 0 : -1;
 }
 
 #else
@@ -171,5 +340,15 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
                       int nr, int64_t n, float *out, size_t out_stride) {
     (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)nr; (void)n; (void)out; (void)out_stride;
 }
+void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
+    for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
+}
+int vc_cpu_amx_supported(vc_dtype t, int64_t n) { (void)t; (void)n; return 0; }
+void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
+                       const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride) {
+    (void)t; (void)w; (void)row_bytes; (void)qnat; (void)nat_stride; (void)qx; (void)qx_stride; (void)nr; (void)n;
+    (void)y; (void)y_stride;
+}
+int vc_cpu_amx_enable(void) { return -1; }
 
 #endif
