@@ -42,16 +42,31 @@ void vc_cpu_kv_store(vc_kv_cache *kv, int layer, const float *k, const float *v,
     }
 }
 
-/* s[j] = e^(s[j] - m) for j < n (n <= SCORE_CHUNK; s has room for SCORE_CHUNK) */
-static void exp_shifted(float *s, int n, float m) {
+/* s[j] = e^(s[j] - m) for j < n (n <= SCORE_CHUNK; s has room for
+ * SCORE_CHUNK); returns their sum (AVX2: 8-lane partial sums, then the
+ * lanes; else in order) */
+static float exp_shifted(float *s, int n, float m) {
 #ifdef VC_ATT_AVX2
     /* pad to whole vectors with -inf so that every score takes the same path */
     for (int j = n; j < ((n + 7) & ~7); j++) s[j] = -INFINITY;
     const __m256 vm = _mm256_set1_ps(m);
-    for (int j = 0; j < n; j += 8)
-        _mm256_storeu_ps(s + j, vc_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm)));
+    __m256 sum = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8) {
+        const __m256 e = vc_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        _mm256_storeu_ps(s + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
 #else
-    for (int j = 0; j < n; j++) s[j] = expf(s[j] - m);
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        s[j] = expf(s[j] - m);
+        sum += s[j];
+    }
+    return sum;
 #endif
 }
 
@@ -217,8 +232,7 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
             corr[g] = expf(m[g] - m_new); /* 0 on the first chunk (m = -inf) */
             l[g] *= corr[g];
             m[g] = m_new;
-            exp_shifted(scores[g], c1 - c0 + 1, m_new);
-            for (int j = 0; j <= c1 - c0; j++) l[g] += scores[g][j];
+            l[g] += exp_shifted(scores[g], c1 - c0 + 1, m_new);
         }
 #ifdef VC_ATT_AVX2
         if (hd % 8 == 0) {
