@@ -77,6 +77,27 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
     }
 }
 
+typedef struct quant_job {
+    const float *x;    /* [rows][n] */
+    int64_t n;
+    int rows;
+    uint8_t *qx;       /* [rows] of qb bytes */
+    size_t qb;
+    int8_t *qnat;      /* [rows] of nat bytes, or NULL */
+    size_t nat;
+} quant_job;
+
+enum { QUANT_ROWS_PER_TASK = 8 };
+
+/* rows [8 t, 8 t + 8) of the activations, each quantized by itself */
+static void quant_task(void *arg, int64_t t) {
+    const quant_job *q = arg;
+    const int r1 = (int)(t + 1) * QUANT_ROWS_PER_TASK < q->rows ? (int)(t + 1) * QUANT_ROWS_PER_TASK : q->rows;
+    for (int r = (int)t * QUANT_ROWS_PER_TASK; r < r1; r++)
+        vc_cpu_quantize_row_q8_nat(q->x + (size_t)r * q->n, q->n, q->qx + (size_t)r * q->qb,
+                                   q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
+}
+
 static void matmul_task(void *arg, int64_t c) {
     const matmul_job *job = arg;
     int i = 0;
@@ -136,9 +157,10 @@ void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     job.nat_stride = nat;
     for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
         const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-        for (int r = 0; r < g; r++)
-            vc_cpu_quantize_row_q8_nat(x + (size_t)(r0 + r) * n_in, n_in, buf + (size_t)r * qb,
-                                       qnat ? qnat + (size_t)r * nat : NULL);
+        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .qx = buf, .qb = qb,
+                         .qnat = qnat, .nat = nat };
+        vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
+                    (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);
         job.x = x + (size_t)r0 * n_in;
         job.n_rows = g;
         for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];
