@@ -256,7 +256,7 @@ static void test_matmul_row_invariance(void **state) {
  * GQA, sliding window, KV dtypes, scattered blocks: against the textbook
  * softmax(q k^T * scale) v in double precision */
 static void check_attention(vc_dtype kv_dtype, int window, double tol) {
-    enum { HD = 32, NKV = 2, NH = 6, BS = 16, NB = 24, LEN = 300 };
+    enum { HD = 64, NKV = 2, NH = 6, BS = 16, NB = 24, LEN = 300 };
     vc_config cfg = { .n_layers = 2, .n_kv_heads = NKV, .head_dim = HD };
     vc_kv_cache *kv = NULL;
     vc_error err;

@@ -227,7 +227,15 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
         }
         for (int g = 0; g < ng; g++) {
             float cm = -INFINITY;
-            for (int j = 0; j <= c1 - c0; j++) cm = scores[g][j] > cm ? scores[g][j] : cm;
+            int j = 0;
+#ifdef VC_ATT_AVX2
+            __m256 vmax = _mm256_set1_ps(-INFINITY);
+            for (; j + 8 <= c1 - c0 + 1; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(scores[g] + j));
+            float m8[8];
+            _mm256_storeu_ps(m8, vmax);
+            for (int u = 0; u < 8; u++) cm = m8[u] > cm ? m8[u] : cm;
+#endif
+            for (; j <= c1 - c0; j++) cm = scores[g][j] > cm ? scores[g][j] : cm;
             const float m_new = cm > m[g] ? cm : m[g];
             corr[g] = expf(m[g] - m_new); /* 0 on the first chunk (m = -inf) */
             l[g] *= corr[g];
