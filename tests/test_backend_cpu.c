@@ -248,7 +248,7 @@ static void check_matmul_row_invariance(vc_dtype t) {
 
 static void test_matmul_row_invariance(void **state) {
     (void)state;
-    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q8_0, VC_F16 };
+    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q4_0, VC_Q8_0, VC_F16 };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) check_matmul_row_invariance(types[i]);
 }
 

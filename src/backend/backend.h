@@ -92,6 +92,10 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
  *   x: [n_rows][in] floats, y: [n_rows][out] floats (no aliasing)
  * Parallel over output rows. */
 void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool);
+/* vc_cpu_matmul with float activations at every kernel level (the float dots
+ * of dot.c, or portable): for inputs whose outliers 8-bit blocks would crush
+ * (the SwiGLU product entering the down projection) */
+void vc_cpu_matmul_float_act(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool);
 /* y[i] = x W[i]^T for n_mats <= 4 matrices with the same input width, in one
  * parallel region (q/k/v, gate/up); each y[i] bitwise as vc_cpu_matmul */
 void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,

@@ -313,7 +313,9 @@ static void ffn_block(vc_transformer *t, int T, int l) {
     float *const ygu[2] = { t->gate, t->up };
     vc_cpu_matmul_n(2, wgu, t->xn, T, ygu, t->pool);
     vc_cpu_silu_mul(t->gate, t->up, (size_t)T * c->hidden_dim);
-    vc_cpu_matmul(&L->w_down, t->gate, T, t->xn, t->pool);
+    /* float activations: silu(gate) * up has outliers that 8-bit blocks crush
+     * (SmolLM2-135M Q4_1 no longer answers "Paris" with them, as llama.cpp) */
+    vc_cpu_matmul_float_act(&L->w_down, t->gate, T, t->xn, t->pool);
     vc_cpu_add(t->x, t->xn, (size_t)T * c->dim);
 }
 

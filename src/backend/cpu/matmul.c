@@ -5,12 +5,12 @@
  * weight block from memory once. y[r][o] depends only on W[o] and x[r]
  * however rows are grouped or threads split (batch invariance).
  *
- * Kernels (vc_cpu_kernels, env VLLMC_KERNELS): at the avx2 / avx512 levels,
- * matrices of a type with 8-bit-activation kernels (vc_cpu_qdot_supported:
- * Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) get the activation rows quantized once per
- * call (each row by itself: the same bytes alone or batched) and integer
- * dots; other types use the float dots of dot.c; portable uses the plain C
- * dots for everything.
+ * Kernels (vc_cpu_kernels, env VLLMC_KERNELS): at the avx2 / avx512 / amx
+ * levels, matrices of Q4_0, Q4_1, Q4_K, Q6_K get the activation rows
+ * quantized once per call (each row by itself: the same bytes alone or
+ * batched) and integer dots (AMX tiles for whole 16 x 16 tiles); other types,
+ * Q8_0 (see below) and vc_cpu_matmul_float_act use the float dots of dot.c;
+ * portable uses the plain C dots for everything.
  * vc_cpu_matmul_n runs several matrices sharing the input (q/k/v, gate/up) in
  * one parallel region: one fork/join instead of several. */
 #include "backend/backend.h"
@@ -108,8 +108,8 @@ static void matmul_task(void *arg, int64_t c) {
     matmul_chunk(job, i, o0, o1);
 }
 
-void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,
-                     float *const *y, vc_pool *pool) {
+static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows, float *const *y,
+                     vc_pool *pool, int allow_q) {
     if (n_mats > MAX_MATS) n_mats = MAX_MATS;
     matmul_job job = { .n_mats = n_mats, .w = w, .x = x, .n_rows = n_rows, .k = vc_cpu_kernels() };
     const int64_t n_in = w[0]->ne[0];
@@ -119,7 +119,10 @@ void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     for (int i = 0; i < n_mats; i++) {
         job.first_chunk[i + 1] = job.first_chunk[i] + (w[i]->ne[1] + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
         work += (int64_t)n_rows * w[i]->ne[1] * w[i]->ne[0];
-        job.use_q[i] = vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
+        /* Q8_0 weights keep float activations: with 8-bit activations the
+         * Q8_0 models of tests/test_forward.c flip an argmax against
+         * transformers (the kernels exist and are tested; the policy is here) */
+        job.use_q[i] = allow_q && w[i]->type != VC_Q8_0 && vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
         job.use_amx[i] = job.use_q[i] && job.k >= VC_KERNELS_AMX && n_rows >= 16 &&
                          vc_cpu_amx_supported(w[i]->type, n_in);
         any_q |= job.use_q[i];
@@ -168,6 +171,15 @@ void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     }
 }
 
+void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,
+                     float *const *y, vc_pool *pool) {
+    matmul_n(n_mats, w, x, n_rows, y, pool, 1);
+}
+
 void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool) {
-    vc_cpu_matmul_n(1, &w, x, n_rows, &y, pool);
+    matmul_n(1, &w, x, n_rows, &y, pool, 1);
+}
+
+void vc_cpu_matmul_float_act(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool) {
+    matmul_n(1, &w, x, n_rows, &y, pool, 0);
 }
