@@ -165,50 +165,6 @@ KERNEL q4_1_rows(const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n
     for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
 }
 
-#ifdef __AVX512F__
-/* AVX-512 builds: Q8_0 and Q4_1 16 values per step (a block is two steps),
- * 16-lane accumulators, one horizontal sum at the end (order fixed by n) */
-static inline float hsum512(__m512 v) {
-    return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
-}
-
-KERNEL q8_0_rows512(const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n, float *out) {
-    __m512 acc[VC_DOT_MAX_ROWS];
-    for (int j = 0; j < nr; j++) acc[j] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, w += 34) {
-        const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + 2))));
-        const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + 18))));
-        const __m512 d = _mm512_set1_ps(f16_load(w));
-        for (int j = 0; j < nr; j++) {
-            const float *xj = x + j * xs + b * 32;
-            const __m512 s = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xj + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(xj)));
-            acc[j] = _mm512_fmadd_ps(d, s, acc[j]);
-        }
-    }
-    for (int j = 0; j < nr; j++) out[j] = hsum512(acc[j]);
-}
-
-KERNEL q4_1_rows512(const uint8_t *w, const float *x, int64_t xs, int nr, int64_t n, float *out) {
-    __m512 acc[VC_DOT_MAX_ROWS];
-    for (int j = 0; j < nr; j++) acc[j] = _mm512_setzero_ps();
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    for (int64_t b = 0; b < n / 32; b++, w += 20) {
-        const __m128i raw = _mm_loadu_si128((const __m128i *)(w + 4));
-        const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(raw, mask)));
-        const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(raw, 4), mask)));
-        const __m512 d = _mm512_set1_ps(f16_load(w)), m = _mm512_set1_ps(f16_load(w + 2));
-        for (int j = 0; j < nr; j++) {
-            const float *xj = x + j * xs + b * 32;
-            const __m512 x0 = _mm512_loadu_ps(xj), x1 = _mm512_loadu_ps(xj + 16);
-            const __m512 s = _mm512_fmadd_ps(w1, x1, _mm512_mul_ps(w0, x0));
-            acc[j] = _mm512_fmadd_ps(d, s, acc[j]);
-            acc[j] = _mm512_fmadd_ps(m, _mm512_add_ps(x0, x1), acc[j]);
-        }
-    }
-    for (int j = 0; j < nr; j++) out[j] = hsum512(acc[j]);
-}
-#endif
-
 /* 32 unsigned bytes -> 4 x 8 floats, in order */
 static inline void u8x32_to_ps(__m256i v, float *dst) {
     const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
@@ -399,14 +355,9 @@ void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_st
     case VC_F32: DISPATCH_NR(float_rows(load8_f32, load1_f32, w_row, x, x_stride, nr_, n, out)); return;
     case VC_F16: DISPATCH_NR(float_rows(load8_f16, load1_f16, w_row, x, x_stride, nr_, n, out)); return;
     case VC_BF16: DISPATCH_NR(float_rows(load8_bf16, load1_bf16, w_row, x, x_stride, nr_, n, out)); return;
-#ifdef __AVX512F__
-    case VC_Q8_0: DISPATCH_NR(q8_0_rows512(w_row, x, x_stride, nr_, n, out)); return;
-    case VC_Q4_1: DISPATCH_NR(q4_1_rows512(w_row, x, x_stride, nr_, n, out)); return;
-#else
     case VC_Q8_0: DISPATCH_NR(q8_0_rows(w_row, x, x_stride, nr_, n, out)); return;
-    case VC_Q4_1: DISPATCH_NR(q4_1_rows(w_row, x, x_stride, nr_, n, out)); return;
-#endif
     case VC_Q4_0: DISPATCH_NR(q4_0_rows(w_row, x, x_stride, nr_, n, out)); return;
+    case VC_Q4_1: DISPATCH_NR(q4_1_rows(w_row, x, x_stride, nr_, n, out)); return;
     default:
         if (vc_dtype_block_elems(t) % 8 == 0 && vc_dtype_block_elems(t) <= 256) {
             DISPATCH_NR(decoded_rows(t, w_row, x, x_stride, nr_, n, out));
