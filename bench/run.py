@@ -245,24 +245,32 @@ def main():
         cmds["perf"] = "perf record -o bench/out/perf.data " + " ".join(pcmd) + "; perf report --no-children --sort symbol"
         prof = perf_profile(pcmd, out_dir)
 
-    # plot: one panel per model
+    # raw numbers first, so that nothing measured is lost
+    json.dump({"membw": membw, "results": results, "perf": prof, "peer_notes": PEER_NOTES, "cmds": cmds},
+              open(os.path.join(out_dir, "results.json"), "w"), indent=1, default=str)
+
+    # plot: one panel per model (matplotlib: scripts/install-deps.sh --bench)
     png = os.path.join(os.path.dirname(a.report), "throughput_vs_batch.png")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(results), figsize=(6.0 * len(results), 4.2), squeeze=False)
-    for ax, R in zip(axes[0], results):
-        b = R["batches"]
-        ax.plot(b, [R["ours_sweep"].get(x, float("nan")) for x in b], "o-", label="vllm.c")
-        ax.plot(b, [R["peer_sweep"].get(x, float("nan")) for x in b], "s--", label="llama.cpp")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("sequences decoded together")
-        ax.set_ylabel("decode tokens/s")
-        ax.set_title(f"{os.path.basename(R['model'])}, {T} threads")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, len(results), figsize=(6.0 * len(results), 4.2), squeeze=False)
+        for ax, R in zip(axes[0], results):
+            b = R["batches"]
+            ax.plot(b, [R["ours_sweep"].get(x, float("nan")) for x in b], "o-", label="vllm.c")
+            ax.plot(b, [R["peer_sweep"].get(x, float("nan")) for x in b], "s--", label="llama.cpp")
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("sequences decoded together")
+            ax.set_ylabel("decode tokens/s")
+            ax.set_title(f"{os.path.basename(R['model'])}, {T} threads")
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(png, dpi=110)
+    except ImportError as e:
+        png = None
+        print(f"run.py: no plot ({e}); scripts/install-deps.sh --bench installs matplotlib", file=sys.stderr)
 
     L = []
     L.append("# CPU benchmark: vllm.c vs llama.cpp\n")
@@ -311,7 +319,10 @@ def main():
         L.append(f"Roofline: {R['wbytes'] / 1e6:.1f} MB weights + {R['kv_bytes'] / 1e6:.2f} MB KV at "
                  f"{R['ctx_mid']} positions per decoded token at {membw['read_gbs']:.1f} GB/s -> "
                  f"{R['roof_tps']:.0f} tok/s; single-stream decode reaches **{100 * R['frac']:.0f}%** of it.\n")
-    L.append(f"![decode tokens/s against batch size]({os.path.basename(png)})\n")
+    if png:
+        L.append(f"![decode tokens/s against batch size]({os.path.basename(png)})\n")
+    else:
+        L.append("(no plot: matplotlib missing; `scripts/install-deps.sh --bench`)\n")
     if prof:
         L.append(f"## Where the time goes\n")
         L.append(f"`perf record` of our single stream (512-token prefill + 32 decoded tokens) on "
