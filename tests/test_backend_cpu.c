@@ -50,6 +50,12 @@ static void check_type(vc_dtype t, int64_t n) {
             assert_memory_equal(out, single + off, (size_t)nr * sizeof(float));
         }
     }
+    /* several weight rows against one activation row (decode): bitwise the single dot */
+    const uint8_t *rows4[VC_DOT_WROWS];
+    for (int k = 0; k < VC_DOT_WROWS; k++) rows4[k] = row;
+    float w4[VC_DOT_WROWS];
+    if (vc_cpu_dot_wrows(t, rows4, x + n, n, w4))
+        for (int k = 0; k < VC_DOT_WROWS; k++) assert_memory_equal(&w4[k], &single[1], sizeof(float));
     free(w);
     free(x);
     free(row);

@@ -33,6 +33,12 @@ float vc_cpu_dot(vc_dtype t, const void *w_row, const float *x, int64_t n);
 void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_stride, int nr,
                      int64_t n, float *out);
 
+/* out[k] = vc_cpu_dot(t, w_rows[k], x, n) for k < VC_DOT_WROWS, bitwise, the
+ * four accumulation chains interleaved (one activation row: decode); returns
+ * 0 (nothing written) for a type without this form */
+#define VC_DOT_WROWS 4
+int vc_cpu_dot_wrows(vc_dtype t, const uint8_t *const *w_rows, const float *x, int64_t n, float *out);
+
 /* The plain C form of vc_cpu_dot_rows, in every build (reference order:
  * quant.c's vc_vec_dot_f32 per row). */
 void vc_cpu_dot_rows_portable(vc_dtype t, const void *w_row, const float *x, int64_t x_stride,

@@ -340,6 +340,72 @@ KERNEL decoded_rows(vc_dtype t, const uint8_t *w, const float *x, int64_t xs, in
     for (int j = 0; j < nr; j++) out[j] = hsum256(acc[j]);
 }
 
+/* One activation row against NW weight rows: for each weight row exactly the
+ * operations of the nr = 1 kernels above (so bitwise the same results), the
+ * NW independent accumulation chains interleaved (a single chain waits on
+ * the multiply-add latency). */
+enum { NW = 4 };
+
+static void q4_1_wrows(const uint8_t *const *w, const float *x, int64_t n, float *out) {
+    __m256 acc[NW];
+    for (int k = 0; k < NW; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        for (int k = 0; k < NW; k++) {
+            const uint8_t *wb = w[k] + 20 * b;
+            __m256 wv[4], xsum;
+            unpack_nibbles(wb + 4, wv);
+            const __m256 d = _mm256_set1_ps(f16_load(wb)), m = _mm256_set1_ps(f16_load(wb + 2));
+            const __m256 sv = block_fma(wv, x + b * 32, &xsum);
+            acc[k] = _mm256_fmadd_ps(d, sv, acc[k]);
+            acc[k] = _mm256_fmadd_ps(m, xsum, acc[k]);
+        }
+    }
+    for (int k = 0; k < NW; k++) out[k] = hsum256(acc[k]);
+}
+
+static void q8_0_wrows(const uint8_t *const *w, const float *x, int64_t n, float *out) {
+    __m256 acc[NW];
+    for (int k = 0; k < NW; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        for (int k = 0; k < NW; k++) {
+            const uint8_t *wb = w[k] + 34 * b;
+            const __m128i q0 = _mm_loadu_si128((const __m128i *)(wb + 2));
+            const __m128i q1 = _mm_loadu_si128((const __m128i *)(wb + 18));
+            const __m256 wv[4] = { i8x8_to_ps(q0), i8x8_to_ps(_mm_srli_si128(q0, 8)),
+                                   i8x8_to_ps(q1), i8x8_to_ps(_mm_srli_si128(q1, 8)) };
+            const __m256 d = _mm256_set1_ps(f16_load(wb));
+            acc[k] = _mm256_fmadd_ps(d, block_fma(wv, x + b * 32, NULL), acc[k]);
+        }
+    }
+    for (int k = 0; k < NW; k++) out[k] = hsum256(acc[k]);
+}
+
+static void decoded_wrows(vc_dtype t, const uint8_t *const *w, const float *x, int64_t n, float *out) {
+    const int64_t be = vc_dtype_block_elems(t);
+    const size_t bb = vc_dtype_block_bytes(t);
+    float buf[NW][256] __attribute__((aligned(32)));
+    __m256 acc[NW];
+    for (int k = 0; k < NW; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / be; b++) {
+        for (int k = 0; k < NW; k++) decode_block(t, w[k] + b * bb, buf[k], be);
+        const float *xb = x + b * be;
+        for (int64_t i = 0; i < be; i += 8) {
+            const __m256 xv = _mm256_loadu_ps(xb + i);
+            for (int k = 0; k < NW; k++) acc[k] = _mm256_fmadd_ps(_mm256_load_ps(buf[k] + i), xv, acc[k]);
+        }
+    }
+    for (int k = 0; k < NW; k++) out[k] = hsum256(acc[k]);
+}
+
+int vc_cpu_dot_wrows(vc_dtype t, const uint8_t *const *w_rows, const float *x, int64_t n, float *out) {
+    switch (t) {
+    case VC_Q4_1: q4_1_wrows(w_rows, x, n, out); return 1;
+    case VC_Q8_0: q8_0_wrows(w_rows, x, n, out); return 1;
+    case VC_Q4_K: case VC_Q5_K: case VC_Q6_K: decoded_wrows(t, w_rows, x, n, out); return 1;
+    default: return 0;
+    }
+}
+
 /* one call per nr so that every kernel is specialised with a constant row count */
 #define DISPATCH_NR(call)                  \
     switch (nr) {                          \
@@ -383,6 +449,11 @@ int vc_cpu_dot_is_fast(vc_dtype t) {
 
 
 #else /* portable build: the reference dot for every type */
+
+int vc_cpu_dot_wrows(vc_dtype t, const uint8_t *const *w_rows, const float *x, int64_t n, float *out) {
+    (void)t; (void)w_rows; (void)x; (void)n; (void)out;
+    return 0;
+}
 
 void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_stride, int nr,
                      int64_t n, float *out) {

@@ -64,10 +64,19 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
         }
         return;
     }
+    int64_t o_done = o0;
+    if (job->n_rows == 1 && job->k != VC_KERNELS_PORTABLE) {
+        /* one row (decode): weight rows 4 at a time, bitwise vc_cpu_dot */
+        for (; o_done + VC_DOT_WROWS <= o1; o_done += VC_DOT_WROWS) {
+            const uint8_t *wr[VC_DOT_WROWS];
+            for (int k = 0; k < VC_DOT_WROWS; k++) wr[k] = wdata + (size_t)(o_done + k) * row_bytes;
+            if (!vc_cpu_dot_wrows(w->type, wr, job->x, n_in, y + o_done)) break;
+        }
+    }
     for (int r = 0; r < job->n_rows; r += VC_DOT_MAX_ROWS) {
         const int nr = job->n_rows - r < VC_DOT_MAX_ROWS ? job->n_rows - r : VC_DOT_MAX_ROWS;
         const float *xr = job->x + (size_t)r * n_in;
-        for (int64_t o = o0; o < o1; o++) {
+        for (int64_t o = o_done; o < o1; o++) {
             float out[VC_DOT_MAX_ROWS];
             const uint8_t *wr = wdata + (size_t)o * row_bytes;
             if (job->k == VC_KERNELS_PORTABLE) vc_cpu_dot_rows_portable(w->type, wr, xr, n_in, nr, n_in, out);
