@@ -237,7 +237,11 @@ def main():
 
     membw = json.loads(sh([os.path.join(ROOT, "build/release/bench/membw"), str(T)]))
     cmds["membw"] = f"build/release/bench/membw {T}"
-    results = [bench_model(m, T, a, bin_dir, be, membw, cmds) for m in models]
+    results = []
+    for m in models:  # each model's numbers saved as soon as they exist
+        results.append(bench_model(m, T, a, bin_dir, be, membw, cmds))
+        json.dump({"membw": membw, "results": results, "peer_notes": PEER_NOTES, "cmds": cmds},
+                  open(os.path.join(out_dir, "results.json"), "w"), indent=1, default=str)
 
     prof = []
     if not a.no_perf:
