@@ -32,6 +32,9 @@ pyhave numpy  || $PIP numpy
 pyhave pexpect || $PIP pexpect
 # gguf-py: e2e tests check that our GGUF exports read back in another reader
 pyhave gguf   || $PIP gguf
+# tokenizers: scripts/gguf_to_safetensors.py rebuilds the HF tokenizer of the
+# BF16 folder that the --quant e2e tests quantize (no torch needed)
+pyhave tokenizers || $PIP tokenizers
 
 for arg in "$@"; do
   case "$arg" in

@@ -1,7 +1,7 @@
 """Every --quant type, quantized in situ from a BF16 safetensors folder, loads
 and answers the README's prompts. The folder is made from the shipped SmolLM2
-GGUF by scripts/gguf_to_safetensors.py (gguf-py dequantizes, transformers
-rebuilds the tokenizer; needs `scripts/install-deps.sh --ref`), once, into
+GGUF by scripts/gguf_to_safetensors.py (gguf-py dequantizes, HF tokenizers
+rebuilds the tokenizer; both from scripts/install-deps.sh), once, into
 models/smollm2-bf16 (or VLLMC_BF16_DIR).
 
 What "sensibly" means for a 135M model, greedy: the BF16 model answers
@@ -34,8 +34,8 @@ def bf16_dir():
     if not os.path.exists(os.path.join(BF16, "model.safetensors")):
         r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gguf_to_safetensors.py"), GGUF, BF16],
                            capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, ("scripts/gguf_to_safetensors.py failed (it needs torch, transformers, "
-                                   "safetensors: scripts/install-deps.sh --ref):\n" + r.stderr[-2000:])
+        assert r.returncode == 0, ("scripts/gguf_to_safetensors.py failed (it needs gguf, numpy, tokenizers: "
+                                   "scripts/install-deps.sh):\n" + r.stderr[-2000:])
     for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         assert os.path.exists(os.path.join(BF16, f)), f
     return BF16
