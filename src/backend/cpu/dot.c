@@ -23,19 +23,7 @@
 
 #ifdef VC_DOT_AVX2
 
-static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
-
-static inline float f16_load(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
+#include "backend/cpu/avx2_util.h"
 
 /* 8 unsigned bytes -> 8 floats */
 static inline __m256 u8x8_to_ps(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)); }
@@ -172,18 +160,6 @@ static inline void u8x32_to_ps(__m256i v, float *dst) {
     _mm256_store_ps(dst + 8, u8x8_to_ps(_mm_srli_si128(lo, 8)));
     _mm256_store_ps(dst + 16, u8x8_to_ps(hi));
     _mm256_store_ps(dst + 24, u8x8_to_ps(_mm_srli_si128(hi, 8)));
-}
-
-/* the 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block (the
- * 12-byte packing of the GGUF spec) */
-static inline void k_scale_min(const uint8_t *q, int j, float *sc, float *mn) {
-    if (j < 4) {
-        *sc = (float)(q[j] & 63);
-        *mn = (float)(q[j + 4] & 63);
-    } else {
-        *sc = (float)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *mn = (float)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
 }
 
 /* dst[32k .. 32k+32) = d_k * src + (-m_k), for src already in dst as floats */
