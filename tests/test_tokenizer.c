@@ -118,12 +118,18 @@ static int32_t *json_ids(const json_t *arr, int *n) {
     return ids;
 }
 
-static void run_cases(vc_tokenizer *t, const char *name) {
+/* tests/fixtures/tokenizer cases-NAME.json (from scripts/make_tokenizer_fixtures.py) */
+static json_t *load_cases(const char *name) {
     char p[512];
     snprintf(p, sizeof p, TOKFX_SRC "/cases-%s.json", name);
     json_error_t jerr;
     json_t *root = json_load_file(p, 0, &jerr);
     if (!root) fail_msg("%s: %s", p, jerr.text);
+    return root;
+}
+
+static void run_cases(vc_tokenizer *t, const char *name) {
+    json_t *root = load_cases(name);
     const json_t *texts = json_object_get(root, "texts"), *decodes = json_object_get(root, "decodes");
     assert_true(json_array_size(texts) > 100);
     assert_true(json_array_size(decodes) > 70);
@@ -169,11 +175,7 @@ static void run_cases(vc_tokenizer *t, const char *name) {
 /* byte-level BPE: the raw bytes of the Hugging Face ids of every case join
  * into the case's text (pieces of UTF-8 characters included) */
 static void run_token_bytes(vc_tokenizer *t, const char *name) {
-    char p[512];
-    snprintf(p, sizeof p, TOKFX_SRC "/cases-%s.json", name);
-    json_error_t jerr;
-    json_t *root = json_load_file(p, 0, &jerr);
-    if (!root) fail_msg("%s: %s", p, jerr.text);
+    json_t *root = load_cases(name);
     size_t i;
     const json_t *c;
     int n_checked = 0, n_split = 0;
@@ -256,10 +258,8 @@ static void run_detok_property(vc_tokenizer *t) {
 static vc_tokenizer *open_patched(const char *name, const char *variant) {
     char dir[512], p[1100], out_dir[512];
     assert_int_equal(tokfx_dir(name, dir, sizeof dir), 0);
-    snprintf(p, sizeof p, TOKFX_SRC "/cases-%s.json", variant);
+    json_t *cases = load_cases(variant);
     json_error_t jerr;
-    json_t *cases = json_load_file(p, 0, &jerr);
-    if (!cases) fail_msg("%s: %s", p, jerr.text);
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     json_t *root = json_load_file(p, 0, &jerr);
     if (!root) fail_msg("%s: %s", p, jerr.text);
