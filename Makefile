@@ -1,6 +1,6 @@
 # vllm.c build.
 #   make                 release build, -O3 -march=native  -> ./vllmc
-#   make PORTABLE=1      no -march=native (runs on any x86-64 / aarch64)
+#   make PORTABLE=1      no -march=native (runs on any x86-64 / aarch64) -> build/portable/vllmc
 #   make test            C unit tests (tests/test_*.c) + end-to-end tests; test_forward
 #                        and test_backend_cpu also once per kernel variant (VLLMC_KERNELS)
 #   make test SANITIZE=1 the same under ASan + UBSan (objects in build/asan;
@@ -48,10 +48,13 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(wildcard tests/common/*.c)
 
-ifeq ($(SANITIZE),1)
-BIN := $(BUILD)/vllmc
-else
+# ./vllmc is the release binary; the other builds keep theirs in their own
+# folder (a `make PORTABLE=1` must not leave its binary where `make test` of
+# the release build would find it up to date)
+ifeq ($(BUILD),build/release)
 BIN := vllmc
+else
+BIN := $(BUILD)/vllmc
 endif
 
 .PHONY: all test unit e2e clean fuzz bench
