@@ -286,6 +286,11 @@ static void on_output(const vllmc_output *o, void *user) {
             }
         }
     }
+    /* counted before the event is visible: a client that has its answer
+     * reads /metrics with this generation in it */
+    if (o->finish != VLLMC_FINISH_NONE)
+        vc_metrics_count_finish(s->metrics, o->finish, c->index % j->req.n == 0 ? o->prompt_tokens : 0,
+                                o->completion_tokens);
     pthread_mutex_lock(&j->mu);
     if (ok) {
         if (j->tail) j->tail->next = ev;
@@ -301,11 +306,7 @@ static void on_output(const vllmc_output *o, void *user) {
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     if (!ok && ev) event_free(ev);
-    if (o->finish != VLLMC_FINISH_NONE) {
-        vc_metrics_count_finish(s->metrics, o->finish, c->index % j->req.n == 0 ? o->prompt_tokens : 0,
-                                o->completion_tokens);
-        job_unref(j);   /* the engine's reference */
-    }
+    if (o->finish != VLLMC_FINISH_NONE) job_unref(j);   /* the engine's reference */
 }
 
 /* ---- turning events into choices and SSE bytes (HTTP thread) ----------- */
