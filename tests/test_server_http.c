@@ -696,7 +696,7 @@ static void test_disconnect_cancels(void **state) {
     int fd = open_request(fx->port, "/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":60,\"stream\":true,\"n\":2}");
     read_until(fd, "w2 ");
     close(fd);
-    assert_true(wait_until_idle(fx, 3000));
+    assert_true(wait_until_idle(fx, 10000));
     assert_int_equal(fx->f.n_cancelled, 2);
     /* non-streamed: hang up while it generates */
     fd = open_request(fx->port, "/v1/chat/completions", CHAT1 ",\"max_tokens\":35}");
@@ -706,7 +706,7 @@ static void test_disconnect_cancels(void **state) {
     }
     assert_int_equal(fx->f.n_added, 3);
     close(fd);
-    assert_true(wait_until_idle(fx, 3000));
+    assert_true(wait_until_idle(fx, 10000));
     assert_int_equal(fx->f.n_cancelled, 3);
     assert_true(metric_value(fx->port, "vllmc_kv_blocks_free") == FAKE_BLOCKS);
     assert_true(metric_value(fx->port, "vllmc_num_requests_running") == 0);
@@ -731,7 +731,7 @@ static void test_queue_full_429(void **state) {
     read_until(fd, "w1 ");
     expect_error(request(fx->port, "POST", "/v1/completions", NULL, "{\"prompt\":\"x\",\"max_tokens\":2}"), 429, "rate_limit_exceeded");
     close(fd);
-    assert_true(wait_until_idle(fx, 3000));
+    assert_true(wait_until_idle(fx, 10000));
     /* the slot frees once the job is gone */
     response r = {0};
     for (int t = 0; t < 100; t++) {

@@ -17,7 +17,7 @@
 
 #include "model/quant.h"
 
-enum { ROWS_PER_CHUNK = 16, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768 };
+enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768 };
 
 typedef struct matmul_job {
     int n_mats;
@@ -57,10 +57,17 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
         if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
         for (; r < job->n_rows; r += tile) {
             const int nr = job->n_rows - r < tile ? job->n_rows - r : tile;
-            for (int64_t o = o0; o < o1; o++)
+            for (int64_t o = o0; o < o1; o++) {
+                /* few activation rows (decode): the weights stream from
+                 * DRAM; ask for the row PF_ROWS ahead (with the float path below: single-stream
+                 * decode on SmolLM2 80 -> 101 tok/s; a non-temporal hint was 30% slower) */
+                if (nr <= 8 && o + PF_ROWS < n_out)
+                    for (size_t b = 0; b < row_bytes; b += 64)
+                        __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
                 vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes,
                                  job->qx + (size_t)r * job->qx_stride, job->qx_stride, nr, n_in,
                                  y + (size_t)r * n_out + o, (size_t)n_out);
+            }
         }
         return;
     }
@@ -70,6 +77,9 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
         for (; o_done + VC_DOT_WROWS <= o1; o_done += VC_DOT_WROWS) {
             const uint8_t *wr[VC_DOT_WROWS];
             for (int k = 0; k < VC_DOT_WROWS; k++) wr[k] = wdata + (size_t)(o_done + k) * row_bytes;
+            if (o_done + 2 * VC_DOT_WROWS <= n_out) /* the next 4 rows, as above */
+                for (size_t b = 0; b < VC_DOT_WROWS * row_bytes; b += 64)
+                    __builtin_prefetch(wdata + (size_t)(o_done + VC_DOT_WROWS) * row_bytes + b, 0, 3);
             if (!vc_cpu_dot_wrows(w->type, wr, job->x, n_in, y + o_done)) break;
         }
     }
