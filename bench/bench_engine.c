@@ -8,6 +8,7 @@
  *   bench_engine MODEL throughput N MIN_LEN MAX_LEN THREADS SEED
  *       nano-vllm's run: N sequences, prompt and output lengths uniform in
  *       [MIN_LEN, MAX_LEN], all submitted at once; total tokens/s and decode tokens/s
+ *   bench_engine --act8 MODEL ...   the same with 8-bit activations in every matmul
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +71,9 @@ static int add_random(vllmc_engine *e, uint64_t *rng, int prompt_len, int gen_le
     return 0;
 }
 
-static vllmc_engine *open_engine(const char *model, int threads, int max_seqs) {
+static vllmc_engine *open_engine(const char *model, int threads, int max_seqs, bool act8) {
     vllmc_engine_options o = vllmc_engine_default_options();
+    o.act8 = act8;
     o.model_path = model;
     o.n_threads = threads;
     o.max_num_seqs = max_seqs;
@@ -84,13 +86,18 @@ static vllmc_engine *open_engine(const char *model, int threads, int max_seqs) {
 }
 
 int main(int argc, char **argv) {
+    const bool act8 = argc > 1 && !strcmp(argv[1], "--act8");
+    if (act8) {
+        argv++;
+        argc--;
+    }
     if (argc < 3) { fprintf(stderr, "usage: see the comment at the top of bench/bench_engine.c\n"); return 2; }
     const char *model = argv[1], *mode = argv[2];
     const int vocab = 32000; /* ids drawn below every supported vocab size */
     uint64_t rng = 1234;
     if (!strcmp(mode, "single") && argc >= 6) {
         int plen = atoi(argv[3]), glen = atoi(argv[4]), threads = atoi(argv[5]);
-        vllmc_engine *e = open_engine(model, threads, 1);
+        vllmc_engine *e = open_engine(model, threads, 1, act8);
         if (!e) return 1;
         if (add_random(e, &rng, 8, 4, vocab) || run_all(e, &(run_totals){0})) return 1; /* warm-up */
         run_totals t;
@@ -103,7 +110,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(mode, "sweep") && argc >= 7) {
         int plen = atoi(argv[4]), glen = atoi(argv[5]), threads = atoi(argv[6]);
-        vllmc_engine *e = open_engine(model, threads, 256);
+        vllmc_engine *e = open_engine(model, threads, 256, act8);
         if (!e) return 1;
         for (char *s = argv[3]; *s;) {
             int b = (int)strtol(s, &s, 10);
@@ -124,7 +131,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "throughput") && argc >= 8) {
         int n = atoi(argv[3]), lo = atoi(argv[4]), hi = atoi(argv[5]), threads = atoi(argv[6]);
         rng = (uint64_t)atoll(argv[7]);
-        vllmc_engine *e = open_engine(model, threads, 256);
+        vllmc_engine *e = open_engine(model, threads, 256, act8);
         if (!e) return 1;
         int64_t total_prompt = 0, total_gen = 0;
         for (int i = 0; i < n; i++) {

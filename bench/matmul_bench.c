@@ -1,7 +1,9 @@
 /* Kernel micro-benchmark: y = x W^T for one random matrix, best of several
  * runs, in GMAC/s and weight GB/s (VLLMC_KERNELS picks the kernel variant).
  *
- *   matmul_bench TYPE OUT IN ROWS THREADS [REPS]     e.g. matmul_bench q4_1 1536 576 64 2
+ *   matmul_bench TYPE OUT IN ROWS THREADS [REPS [MODE]]     e.g. matmul_bench q4_1 1536 576 64 2
+ * MODE: 8bit (vc_cpu_matmul, the default), pairs (vc_cpu_matmul_precise),
+ * float (vc_cpu_matmul_float_act)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,9 @@ int main(int argc, char **argv) {
     if (!found) { fprintf(stderr, "matmul_bench: unknown type %s\n", argv[1]); return 2; }
     const int n_out = atoi(argv[2]), n_in = atoi(argv[3]), rows = atoi(argv[4]), threads = atoi(argv[5]);
     const int reps = argc > 6 ? atoi(argv[6]) : 20;
+    const char *mode = argc > 7 ? argv[7] : "8bit";
+    void (*mm)(const vc_tensor *, const float *, int, float *, vc_pool *) =
+        !strcmp(mode, "pairs") ? vc_cpu_matmul_precise : !strcmp(mode, "float") ? vc_cpu_matmul_float_act : vc_cpu_matmul;
     const size_t rb = vc_row_bytes(t, n_in);
     uint8_t *w = malloc(rb * n_out);
     float *wf = malloc(sizeof(float) * n_in), *x = malloc(sizeof(float) * n_in * rows);
@@ -41,7 +46,7 @@ int main(int argc, char **argv) {
     vc_tensor wt = { .name = "w", .type = t, .n_dims = 2, .ne = { n_in, n_out, 1, 1 }, .data = w, .nbytes = rb * n_out };
     vc_pool *pool = NULL;
     vc_error err;
-    if (vc_pool_create(&pool, threads, &err) || vc_pool_reserve(pool, (size_t)rows * (vc_cpu_qrow_bytes(n_in) + vc_cpu_qnat_bytes(n_in)), &err)) {
+    if (vc_pool_create(&pool, threads, &err) || vc_pool_reserve(pool, 2 * (size_t)rows * (vc_cpu_qrow_bytes(n_in) + vc_cpu_qnat_bytes(n_in)), &err)) {
         fprintf(stderr, "matmul_bench: %s\n", err.msg);
         return 1;
     }
@@ -50,14 +55,14 @@ int main(int argc, char **argv) {
     double best = 1e30, best_cpu = 1e30;
     for (int r = 0; r < reps; r++) {
         const double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-        vc_cpu_matmul(&wt, x, rows, y, pool);
+        mm(&wt, x, rows, y, pool);
         const double dt = clock_s(CLOCK_MONOTONIC) - t0, dc = (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / threads;
         if (dt < best) best = dt;
         if (dc < best_cpu) best_cpu = dc;
     }
-    printf("{\"type\": \"%s\", \"kernels\": \"%s\", \"out\": %d, \"in\": %d, \"rows\": %d, \"threads\": %d, "
+    printf("{\"type\": \"%s\", \"mode\": \"%s\", \"kernels\": \"%s\", \"out\": %d, \"in\": %d, \"rows\": %d, \"threads\": %d, "
            "\"us\": %.1f, \"gmacs\": %.2f, \"weight_gbs\": %.2f, \"cpu_gmacs\": %.2f}\n",
-           vc_dtype_name(t), vc_cpu_kernels_name(vc_cpu_kernels()), n_out, n_in, rows, threads, best * 1e6,
+           vc_dtype_name(t), mode, vc_cpu_kernels_name(vc_cpu_kernels()), n_out, n_in, rows, threads, best * 1e6,
            (double)n_out * n_in * rows / best * 1e-9, (double)rb * n_out / best * 1e-9,
            (double)n_out * n_in * rows / best_cpu * 1e-9);
     vc_pool_free(pool);

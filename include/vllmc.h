@@ -34,6 +34,8 @@ typedef struct vllmc_engine_options {
     int max_model_len;           /* 0 = the model's context */
     bool enable_prefix_caching;  /* default true */
     int n_threads;               /* 0 = physical cores */
+    bool act8;                   /* 8-bit activations in every matmul, as llama.cpp
+                                    (faster, less accurate; default false) */
     const char *quant;           /* in-situ quantization type or NULL */
     const char *chat_template;   /* override name or NULL */
     bool show_progress;          /* loading progress bar on stderr */

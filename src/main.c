@@ -67,6 +67,9 @@ static void usage(FILE *f) {
             "  --no-prefix-caching   turn automatic prefix caching off\n"
             "  --chat-template NAME  override the model's template (chatml, llama3, ...)\n"
             "  --threads N           CPU threads (default: physical cores)\n"
+            "  --act8                8-bit activations in every matmul, as llama.cpp: faster prefill\n"
+            "                        and batches, less accurate (default: the down projection keeps\n"
+            "                        float activations, Q8_0 weights get 16-bit-class ones)\n"
             "  --verbose             per-answer token ids and every counter\n"
             "  --tokenize FILE       print the token ids of FILE's text (BOS/EOS per the tokenizer)\n"
             "  --detokenize FILE     print the text of the token ids in FILE\n"
@@ -134,6 +137,7 @@ static int run(int argc, char **argv, const char **stops) {
         else if (!strcmp(a, "--verbose")) verbose = true;
         else if (!strcmp(a, "--ignore-eos")) sp.ignore_eos = true;
         else if (!strcmp(a, "--no-prefix-caching")) eo.enable_prefix_caching = false;
+        else if (!strcmp(a, "--act8")) eo.act8 = true;
         else if (!strcmp(a, "--system")) { NEED_VALUE(); system_prompt = v; }
         else if (!strcmp(a, "--d")) { NEED_VALUE(); eo.device = v; }
         else if (!strcmp(a, "--dtype")) { NEED_VALUE(); eo.kv_dtype = v; }

@@ -220,7 +220,7 @@ static void test_amx(void **state) {
 
 /* matmul rows are bitwise independent of the number of rows in the call and
  * of the pool (with its scratch for 8-bit activation rows, or none) */
-static void check_matmul_row_invariance(vc_dtype t) {
+static void check_matmul_row_invariance(vc_dtype t, int precise) {
     enum { IN = 512, OUT = 37, ROWS = 37 }; /* AMX: 32 rows x the two whole 16-row chunks */
     unsigned seed = 7;
     float *wf = malloc(IN * OUT * sizeof(float));
@@ -239,10 +239,11 @@ static void check_matmul_row_invariance(vc_dtype t) {
     vc_pool *pool = NULL;
     vc_error err;
     assert_int_equal(vc_pool_create(&pool, 3, &err), 0);
-    assert_int_equal(vc_pool_reserve(pool, (size_t)ROWS * vc_cpu_qrow_bytes(IN), &err), 0);
-    vc_cpu_matmul(&w, x, ROWS, all, pool);
+    assert_int_equal(vc_pool_reserve(pool, 2 * (size_t)ROWS * (vc_cpu_qrow_bytes(IN) + vc_cpu_qnat_bytes(IN)),
+                                     &err), 0);
+    (precise ? vc_cpu_matmul_precise : vc_cpu_matmul)(&w, x, ROWS, all, pool);
     for (int r = 0; r < ROWS; r++) {
-        vc_cpu_matmul(&w, x + r * IN, 1, one, NULL);
+        (precise ? vc_cpu_matmul_precise : vc_cpu_matmul)(&w, x + r * IN, 1, one, NULL);
         assert_memory_equal(one, all + r * OUT, sizeof one);
     }
     vc_pool_free(pool);
@@ -255,7 +256,87 @@ static void check_matmul_row_invariance(vc_dtype t) {
 static void test_matmul_row_invariance(void **state) {
     (void)state;
     const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q4_0, VC_Q8_0, VC_F16 };
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) check_matmul_row_invariance(types[i]);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        check_matmul_row_invariance(types[i], 0);
+        check_matmul_row_invariance(types[i], 1);
+    }
+}
+
+/* the value + residual pair of an activation row: per value within the
+ * documented bound of x; and vc_cpu_matmul_precise within the bound that
+ * follows from it (sum over i of |w_i| * bound_i, plus float rounding of the
+ * sums) of a double-precision product of the dequantized weights with x */
+static void test_matmul_precise(void **state) {
+    (void)state;
+    enum { IN = 1536, OUT = 40, ROWS = 19 };
+    unsigned seed = 11;
+    float *x = malloc(ROWS * IN * sizeof(float));
+    for (int i = 0; i < ROWS * IN; i++) {
+        x[i] = frand(&seed);
+        if (i % 97 == 0) x[i] *= 300.0f;   /* outliers, as silu(gate) * up has */
+    }
+    uint8_t *hi = malloc(vc_cpu_qrow_bytes(IN)), *lo = malloc(vc_cpu_qrow_bytes(IN));
+    float *bound = malloc(ROWS * IN * sizeof(float));
+    double worst = 0;
+    for (int r = 0; r < ROWS; r++) {
+        const float *xr = x + r * IN;
+        vc_cpu_quantize_row_q8_pair(xr, IN, hi, NULL, lo, NULL);
+        for (int b = 0; b < IN / 32; b++) {
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xr[32 * b + i]));
+            for (int i = 32 * b; i < 32 * b + 32; i++) {
+                const double v = (double)vc_cpu_qrow_q(hi, IN, i) * vc_cpu_qrow_d(hi, IN, b) +
+                                 (double)vc_cpu_qrow_q(lo, IN, i) * vc_cpu_qrow_d(lo, IN, b);
+                bound[r * IN + i] = amax / (2.0f * 127.0f * 254.0f) * 1.001f;
+                assert_true(fabs(v - xr[i]) <= bound[r * IN + i]);
+                if (fabs(v - xr[i]) / amax > worst) worst = fabs(v - xr[i]) / amax;
+            }
+        }
+    }
+    printf("  pair: worst |x - hi - lo| / block max = %.3g (bound %.3g)\n", worst, 1.0 / (2 * 127 * 254));
+    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q4_0, VC_Q8_0 };
+    vc_pool *pool = NULL;
+    vc_error err;
+    assert_int_equal(vc_pool_create(&pool, 2, &err), 0);
+    assert_int_equal(vc_pool_reserve(pool, 2 * (size_t)ROWS * (vc_cpu_qrow_bytes(IN) + vc_cpu_qnat_bytes(IN)),
+                                     &err), 0);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const vc_dtype t = types[ti];
+        const size_t rb = vc_row_bytes(t, IN);
+        uint8_t *wq = malloc(rb * OUT);
+        float *wd = malloc(IN * OUT * sizeof(float)), *y = malloc(ROWS * OUT * sizeof(float));
+        for (int i = 0; i < IN * OUT; i++) wd[i] = frand(&seed);
+        for (int o = 0; o < OUT; o++) {
+            assert_int_equal(vc_quantize_row(t, wd + o * IN, wq + o * rb, IN), 0);
+            vc_dequantize_row(t, wq + o * rb, wd + o * IN, IN);
+        }
+        vc_tensor w = { .name = "w", .type = t, .n_dims = 2, .ne = { IN, OUT, 1, 1 }, .data = wq,
+                        .nbytes = rb * OUT };
+        vc_cpu_matmul_precise(&w, x, ROWS, y, pool);
+        double worst_ratio = 0;
+        for (int r = 0; r < ROWS; r++)
+            for (int o = 0; o < OUT; o++) {
+                double ref = 0, b = 0, mag = 0;
+                for (int i = 0; i < IN; i++) {
+                    ref += (double)wd[o * IN + i] * x[r * IN + i];
+                    b += fabs(wd[o * IN + i]) * bound[r * IN + i];
+                    mag += fabs((double)wd[o * IN + i] * x[r * IN + i]);
+                }
+                b += mag * IN * 0x1p-23;   /* float sums of products (blocks, lanes, hi + lo) */
+                const double e = fabs(y[r * OUT + o] - ref);
+                assert_true(e <= b);
+                if (e / b > worst_ratio) worst_ratio = e / b;
+            }
+        printf("  precise matmul %-4s: worst error / bound = %.3f\n", vc_dtype_name(t), worst_ratio);
+        free(wq);
+        free(wd);
+        free(y);
+    }
+    vc_pool_free(pool);
+    free(x);
+    free(hi);
+    free(lo);
+    free(bound);
 }
 
 /* paged attention over long contexts (several 64-position score chunks),
@@ -366,6 +447,7 @@ int main(void) {
         cmocka_unit_test(test_qdots),
         cmocka_unit_test(test_amx),
         cmocka_unit_test(test_matmul_row_invariance),
+        cmocka_unit_test(test_matmul_precise),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_attention),
     };

@@ -67,6 +67,11 @@ size_t vc_cpu_qnat_bytes(int64_t n); /* the plain int8 copy of a row (AMX), 64-b
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
 /* the same, and (nat not NULL) the int8 values in order into nat[n] */
 void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat);
+/* x as two quantized rows whose values add up to it (16-bit class): hi as
+ * vc_cpu_quantize_row_q8_nat(x), lo the same of the residual x - hi (each
+ * step one IEEE rounding, so every build gives the same bytes); per value
+ * |x - hi - lo| <= max|x of its block| / (2 * 127 * 254). nat_* may be NULL. */
+void vc_cpu_quantize_row_q8_pair(const float *x, int64_t n, void *hi, int8_t *nat_hi, void *lo, int8_t *nat_lo);
 int8_t vc_cpu_qrow_q(const void *row, int64_t n, int64_t k);  /* value k's q */
 float vc_cpu_qrow_d(const void *row, int64_t n, int64_t b);   /* block b's d */
 float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b);   /* block b's s */
@@ -98,6 +103,23 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
  *   x: [n_rows][in] floats, y: [n_rows][out] floats (no aliasing)
  * Parallel over output rows. */
 void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool);
+/* How a matmul's activation rows enter the integer kernels (types with
+ * them, at the avx2 / avx512 / amx levels; portable and other types always
+ * take float activations):
+ *   VC_ACT_AUTO   one 8-bit row each; Q8_0 matrices as value + residual pairs
+ *   VC_ACT_Q8     one 8-bit row each, Q8_0 too (llama.cpp's numerics)
+ *   VC_ACT_PAIRS  value + residual pairs (vc_cpu_matmul_precise)
+ *   VC_ACT_FLOAT  float activations (vc_cpu_matmul_float_act) */
+typedef enum { VC_ACT_AUTO = 0, VC_ACT_Q8, VC_ACT_PAIRS, VC_ACT_FLOAT } vc_act;
+/* vc_cpu_matmul_n with the activations as act says */
+void vc_cpu_matmul_act(int n_mats, const vc_tensor *const *w, const float *x, int n_rows, float *const *y,
+                       vc_pool *pool, vc_act act);
+/* vc_cpu_matmul with each activation row as a pair of 8-bit rows, value and
+ * residual (vc_cpu_quantize_row_q8_pair), both through the integer kernels
+ * and the outputs added: twice the integer work, per-value error <= block
+ * max / 64516. Q8_0 matrices always go this way (vc_cpu_matmul included).
+ * Types without integer kernels, and portable, use float activations. */
+void vc_cpu_matmul_precise(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool);
 /* vc_cpu_matmul with float activations at every kernel level (the float dots
  * of dot.c, or portable): for inputs whose outliers 8-bit blocks would crush
  * (the SwiGLU product entering the down projection) */

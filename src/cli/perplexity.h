@@ -16,6 +16,7 @@ typedef struct vc_cli_ppl_opts {
     int chunks;              /* default -1 = all */
     int seqs_per_batch;      /* default 4 */
     int n_threads;           /* 0 = all cores */
+    bool act8;               /* 8-bit activations in every matmul (--act8) */
     bool progress;
 } vc_cli_ppl_opts;
 

@@ -79,8 +79,13 @@ int vc_cli_quant_main(int *argc_io, char ***argv_io) {
     if (serving && !ppl) return export_then_continue(argc_io, argv_io);
     const char *model = NULL, *quant = NULL, *quant_out = NULL, *text = NULL, *dtype = NULL;
     int ctx = 512, stride = 0, chunks = -1, batch = 4, threads = 0;
+    bool act8 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--act8")) {
+            act8 = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "vllmc: %s: missing value (or unknown flag in this mode)\n", a);
             return 2;
@@ -122,7 +127,7 @@ int vc_cli_quant_main(int *argc_io, char ***argv_io) {
     vc_cli_ppl_opts o = {
         .model_path = model, .text_path = text, .quant = quant, .kv_dtype = dtype, .ctx = ctx,
         .stride = stride, .chunks = chunks, .seqs_per_batch = batch, .n_threads = threads,
-        .progress = progress,
+        .act8 = act8, .progress = progress,
     };
     return vc_cli_perplexity(&o) ? 1 : 0;
 }

@@ -33,6 +33,7 @@ struct vc_transformer {
     const vc_model *m;
     int max_tokens;
     int n_threads;
+    bool act8;                  /* 8-bit activations in every matmul (vc_transformer_create) */
     vc_pool *pool;              /* n_threads - 1 workers + the caller */
     float *inv_freq;            /* [head_dim/2] rope frequencies, scaling applied */
     layer_vecs *vecs;           /* [n_layers] */
@@ -89,7 +90,7 @@ static void rope_frequencies(float *inv_freq, const vc_model *m, const float *ro
 }
 
 int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch_tokens,
-                          int n_threads, vc_error *err) {
+                          int n_threads, bool act8, vc_error *err) {
     *out = NULL;
     const vc_config *c = &m->cfg;
     if (max_batch_tokens <= 0)
@@ -108,17 +109,19 @@ int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch
     t->max_tokens = max_batch_tokens;
     if (n_threads <= 0) n_threads = vc_pool_default_threads();
     t->n_threads = n_threads;
+    t->act8 = act8;
     if (vc_pool_create(&t->pool, n_threads, err)) {
         vc_transformer_free(t);
         return -1;
     }
 
-    /* scratch for the 8-bit activation rows of the widest matmul input */
+    /* scratch for the 8-bit activation rows of the widest matmul input, two
+     * per row for Q8_0 matrices (value + residual) */
     {
         const int64_t widest = c->hidden_dim > c->dim ? c->hidden_dim : c->dim;
         const int64_t q_in = (int64_t)c->n_heads * c->head_dim;
         const int64_t in = widest > q_in ? widest : q_in;
-        if (vc_pool_reserve(t->pool, (size_t)max_batch_tokens * (vc_cpu_qrow_bytes(in) + vc_cpu_qnat_bytes(in)),
+        if (vc_pool_reserve(t->pool, 2 * (size_t)max_batch_tokens * (vc_cpu_qrow_bytes(in) + vc_cpu_qnat_bytes(in)),
                             err)) {
             vc_transformer_free(t);
             return -1;
@@ -285,7 +288,7 @@ static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *
     vc_cpu_rmsnorm(t->xn, t->x, V->attn_norm, T, c->dim, c->rms_eps);
     const vc_tensor *wqkv[3] = { &L->wq, &L->wk, &L->wv };
     float *const yqkv[3] = { t->q, t->k, t->v };
-    vc_cpu_matmul_n(3, wqkv, t->xn, T, yqkv, nt);
+    vc_cpu_matmul_act(3, wqkv, t->xn, T, yqkv, nt, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
     if (V->bq) {
         vc_cpu_add_bias(t->q, V->bq, T, q_dim);
         vc_cpu_add_bias(t->k, V->bk, T, kv_dim);
@@ -301,7 +304,8 @@ static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *
     vc_cpu_paged_attention(t->att, t->q, kv, l, T, c->n_heads, b->positions, t->seq_of_token,
                            b->block_tables, b->max_blocks_per_seq, c->sliding_window,
                            1.0f / sqrtf((float)hd), nt);
-    vc_cpu_matmul(&L->wo, t->att, T, t->xn, nt);
+    const vc_tensor *wo = &L->wo;
+    vc_cpu_matmul_act(1, &wo, t->att, T, &t->xn, nt, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
     vc_cpu_add(t->x, t->xn, (size_t)T * c->dim);
 }
 
@@ -311,11 +315,14 @@ static void ffn_block(vc_transformer *t, int T, int l) {
     vc_cpu_rmsnorm(t->xn, t->x, t->vecs[l].ffn_norm, T, c->dim, c->rms_eps);
     const vc_tensor *wgu[2] = { &L->w_gate, &L->w_up };
     float *const ygu[2] = { t->gate, t->up };
-    vc_cpu_matmul_n(2, wgu, t->xn, T, ygu, t->pool);
+    vc_cpu_matmul_act(2, wgu, t->xn, T, ygu, t->pool, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
     vc_cpu_silu_mul(t->gate, t->up, (size_t)T * c->hidden_dim);
     /* float activations: silu(gate) * up has outliers that 8-bit blocks crush
-     * (SmolLM2-135M Q4_1 no longer answers "Paris" with them, as llama.cpp) */
-    vc_cpu_matmul_float_act(&L->w_down, t->gate, T, t->xn, t->pool);
+     * (SmolLM2-135M Q4_1 no longer answers "Paris" with them, as llama.cpp;
+     * nor with value + residual pairs: its first-token logprobs move by 0.3
+     * nats where "The" led "L" by 0.024 with floats); act8 asks for speed */
+    const vc_tensor *wd = &L->w_down;
+    vc_cpu_matmul_act(1, &wd, t->gate, T, &t->xn, t->pool, t->act8 ? VC_ACT_Q8 : VC_ACT_FLOAT);
     vc_cpu_add(t->x, t->xn, (size_t)T * c->dim);
 }
 
@@ -334,6 +341,7 @@ int vc_transformer_forward(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b
         memcpy(t->xn + (size_t)r * c->dim, t->x + (size_t)b->logits_rows[r] * c->dim,
                (size_t)c->dim * sizeof(float));
     vc_cpu_rmsnorm(t->xn, t->xn, t->out_norm, b->n_logits, c->dim, c->rms_eps);
-    vc_cpu_matmul(&t->m->output, t->xn, b->n_logits, logits, t->pool);
+    const vc_tensor *out = &t->m->output;
+    vc_cpu_matmul_act(1, &out, t->xn, b->n_logits, &logits, t->pool, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
     return 0;
 }

@@ -4,6 +4,8 @@
 #ifndef VLLMC_TRANSFORMER_H
 #define VLLMC_TRANSFORMER_H
 
+#include <stdbool.h>
+
 #include "model/batch.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -12,9 +14,12 @@
 typedef struct vc_transformer vc_transformer;
 
 /* n_threads <= 0: the physical cores (vc_pool_default_threads). A vc_transformer owns scratch
- * buffers and a thread pool: one forward at a time per transformer. */
+ * buffers and a thread pool: one forward at a time per transformer.
+ * act8: activations quantized to 8 bits in every matmul, as llama.cpp does
+ * (faster prefill and batches; by default the down projection keeps float
+ * activations and Q8_0 matrices get value + residual pairs: see backend.h). */
 int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch_tokens,
-                          int n_threads, vc_error *err);
+                          int n_threads, bool act8, vc_error *err);
 void vc_transformer_free(vc_transformer *t);
 
 /* Runs the batch; writes K/V of every token into kv at its slot and

@@ -48,7 +48,7 @@ def test_help_lists_flags():
     r = run("--help")
     for flag in ["--w", "--d", "--kvmem", "--max", "--prompts", "--dtype", "--i", "--quant",
                  "--server", "--temperature", "--top-p", "--top-k", "--min-p", "--seed",
-                 "--max-num-seqs", "--threads"]:
+                 "--max-num-seqs", "--threads", "--act8"]:
         assert flag in r.out, flag
 
 
@@ -97,6 +97,18 @@ def test_batch_invariance():
         assert tiny.tokens() == want, extra
         if "--no-prefix-caching" not in extra:   # later ones reuse the system prompt's blocks
             assert tiny.stats["cached_tokens"] > 0
+
+
+def test_act8_batch_invariance_and_answers():
+    """--act8 (8-bit activations in every matmul) keeps batch invariance, and
+    its numerics differ from the default's (or the flag would do nothing)."""
+    common = ["--max", 12, "--verbose"]
+    alone = run(*common, "--act8", "--max-num-seqs", 1, "--no-prefix-caching", prompts=PROMPTS[:8])
+    batched = run(*common, "--act8", prompts=PROMPTS[:8])
+    assert batched.tokens() == alone.tokens()
+    assert all(len(t) > 0 for t in alone.tokens())
+    default = run(*common, prompts=PROMPTS[:8])
+    assert default.tokens() != alone.tokens()
 
 
 def long_prefix():

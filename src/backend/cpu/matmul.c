@@ -6,18 +6,21 @@
  * however rows are grouped or threads split (batch invariance).
  *
  * Kernels (vc_cpu_kernels, env VLLMC_KERNELS): at the avx2 / avx512 / amx
- * levels, matrices of Q4_0, Q4_1, Q4_K, Q6_K get the activation rows
+ * levels, matrices of Q8_0, Q4_0, Q4_1, Q4_K, Q6_K get the activation rows
  * quantized once per call (each row by itself: the same bytes alone or
- * batched) and integer dots (AMX tiles for whole 16 x 16 tiles); other types,
- * Q8_0 (see below) and vc_cpu_matmul_float_act use the float dots of dot.c;
- * portable uses the plain C dots for everything.
+ * batched) and integer dots (AMX tiles for whole 16 x 16 tiles): one 8-bit
+ * row each, or for vc_cpu_matmul_precise and Q8_0 matrices a pair (value,
+ * residual) whose two outputs are added; other types and
+ * vc_cpu_matmul_float_act use the float dots of dot.c; portable uses the
+ * plain C dots for everything.
  * vc_cpu_matmul_n runs several matrices sharing the input (q/k/v, gate/up) in
  * one parallel region: one fork/join instead of several. */
 #include "backend/backend.h"
 
 #include "model/quant.h"
 
-enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768 };
+enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768,
+       PAIR_SLICE = 64 /* quantized rows (32 pairs) per slice of the pair path */ };
 
 typedef struct matmul_job {
     int n_mats;
@@ -27,13 +30,50 @@ typedef struct matmul_job {
     size_t qx_stride;
     const int8_t *qnat;          /* [n_rows] the same as plain int8, nat_stride apart (AMX), or NULL */
     size_t nat_stride;
-    int n_rows;
+    int n_rows;                  /* quantized rows: 2 per activation row when pairs */
+    int pairs;                   /* rows come as (value, residual) pairs; y gets their sum */
     vc_kernels k;
     int use_q[MAX_MATS];
     int use_amx[MAX_MATS];
     float *y[MAX_MATS];
     int64_t first_chunk[MAX_MATS + 1];   /* chunk index where matrix i starts */
 } matmul_job;
+
+/* the pair path of matmul_chunk: slices of PAIR_SLICE quantized rows go
+ * into part[][] (AMX for whole 16 x 16 tiles, then the integer dots, which
+ * give the same bits), then y = value row + residual row */
+static void pair_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
+    const vc_tensor *w = job->w[i];
+    const int64_t n_in = w->ne[0], n_out = w->ne[1];
+    const size_t row_bytes = vc_row_bytes(w->type, n_in);
+    const uint8_t *wdata = w->data;
+    float *y = job->y[i];
+    float part[PAIR_SLICE][ROWS_PER_CHUNK];
+    for (int r = 0; r < job->n_rows; r += PAIR_SLICE) {
+        const int nr = job->n_rows - r < PAIR_SLICE ? job->n_rows - r : PAIR_SLICE;
+        int done = 0;
+        if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && nr >= 16) {
+            done = nr & ~15;
+            vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes,
+                              job->qnat + (size_t)r * job->nat_stride, job->nat_stride,
+                              job->qx + (size_t)r * job->qx_stride, job->qx_stride, done, n_in, &part[0][0],
+                              ROWS_PER_CHUNK);
+        }
+        if (done < nr)
+            for (int64_t o = o0; o < o1; o++) {
+                if (nr - done <= 8 && o + PF_ROWS < n_out) /* decode: as in matmul_chunk */
+                    for (size_t b = 0; b < row_bytes; b += 64)
+                        __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
+                vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes,
+                                 job->qx + (size_t)(r + done) * job->qx_stride, job->qx_stride, nr - done, n_in,
+                                 &part[done][o - o0], ROWS_PER_CHUNK);
+            }
+        for (int j = 0; j < nr; j += 2) {
+            float *yr = y + (size_t)((r + j) / 2) * n_out;
+            for (int64_t o = o0; o < o1; o++) yr[o] = part[j][o - o0] + part[j + 1][o - o0];
+        }
+    }
+}
 
 /* rows [o0, o1) of matrix i for all activation rows */
 static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
@@ -42,6 +82,10 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
     const size_t row_bytes = vc_row_bytes(w->type, n_in);
     const uint8_t *wdata = w->data;
     float *y = job->y[i];
+    if (job->use_q[i] && job->pairs) {
+        pair_chunk(job, i, o0, o1);
+        return;
+    }
     if (job->use_q[i]) {
         int r = 0;
         if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && job->n_rows >= 16) {
@@ -71,8 +115,9 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
         }
         return;
     }
+    const int n_act = job->pairs ? job->n_rows / 2 : job->n_rows;   /* float rows of x */
     int64_t o_done = o0;
-    if (job->n_rows == 1 && job->k != VC_KERNELS_PORTABLE) {
+    if (n_act == 1 && job->k != VC_KERNELS_PORTABLE) {
         /* one row (decode): weight rows 4 at a time, bitwise vc_cpu_dot */
         for (; o_done + VC_DOT_WROWS <= o1; o_done += VC_DOT_WROWS) {
             const uint8_t *wr[VC_DOT_WROWS];
@@ -83,8 +128,8 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
             if (!vc_cpu_dot_wrows(w->type, wr, job->x, n_in, y + o_done)) break;
         }
     }
-    for (int r = 0; r < job->n_rows; r += VC_DOT_MAX_ROWS) {
-        const int nr = job->n_rows - r < VC_DOT_MAX_ROWS ? job->n_rows - r : VC_DOT_MAX_ROWS;
+    for (int r = 0; r < n_act; r += VC_DOT_MAX_ROWS) {
+        const int nr = n_act - r < VC_DOT_MAX_ROWS ? n_act - r : VC_DOT_MAX_ROWS;
         const float *xr = job->x + (size_t)r * n_in;
         for (int64_t o = o_done; o < o1; o++) {
             float out[VC_DOT_MAX_ROWS];
@@ -100,6 +145,7 @@ typedef struct quant_job {
     const float *x;    /* [rows][n] */
     int64_t n;
     int rows;
+    int pairs;         /* row r -> quantized rows 2r (value) and 2r + 1 (residual) */
     uint8_t *qx;       /* [rows] of qb bytes */
     size_t qb;
     int8_t *qnat;      /* [rows] of nat bytes, or NULL */
@@ -112,9 +158,17 @@ enum { QUANT_ROWS_PER_TASK = 8 };
 static void quant_task(void *arg, int64_t t) {
     const quant_job *q = arg;
     const int r1 = (int)(t + 1) * QUANT_ROWS_PER_TASK < q->rows ? (int)(t + 1) * QUANT_ROWS_PER_TASK : q->rows;
-    for (int r = (int)t * QUANT_ROWS_PER_TASK; r < r1; r++)
-        vc_cpu_quantize_row_q8_nat(q->x + (size_t)r * q->n, q->n, q->qx + (size_t)r * q->qb,
-                                   q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
+    for (int r = (int)t * QUANT_ROWS_PER_TASK; r < r1; r++) {
+        if (!q->pairs) {
+            vc_cpu_quantize_row_q8_nat(q->x + (size_t)r * q->n, q->n, q->qx + (size_t)r * q->qb,
+                                       q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
+            continue;
+        }
+        const size_t h = 2 * (size_t)r, l = h + 1;
+        vc_cpu_quantize_row_q8_pair(q->x + (size_t)r * q->n, q->n, q->qx + h * q->qb,
+                                    q->qnat ? q->qnat + h * q->nat : NULL, q->qx + l * q->qb,
+                                    q->qnat ? q->qnat + l * q->nat : NULL);
+    }
 }
 
 static void matmul_task(void *arg, int64_t c) {
@@ -128,7 +182,8 @@ static void matmul_task(void *arg, int64_t c) {
 }
 
 static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows, float *const *y,
-                     vc_pool *pool, int allow_q) {
+                     vc_pool *pool, vc_act act) {
+    int precise = act == VC_ACT_PAIRS;
     if (n_mats > MAX_MATS) n_mats = MAX_MATS;
     matmul_job job = { .n_mats = n_mats, .w = w, .x = x, .n_rows = n_rows, .k = vc_cpu_kernels() };
     const int64_t n_in = w[0]->ne[0];
@@ -138,10 +193,11 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     for (int i = 0; i < n_mats; i++) {
         job.first_chunk[i + 1] = job.first_chunk[i] + (w[i]->ne[1] + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
         work += (int64_t)n_rows * w[i]->ne[1] * w[i]->ne[0];
-        /* Q8_0 weights keep float activations: with 8-bit activations the
+        job.use_q[i] = act != VC_ACT_FLOAT && vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
+        /* Q8_0 weights get value + residual pairs: with one 8-bit row the
          * Q8_0 models of tests/test_forward.c flip an argmax against
-         * transformers (the kernels exist and are tested; the policy is here) */
-        job.use_q[i] = allow_q && w[i]->type != VC_Q8_0 && vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
+         * transformers (a Q8_0 file is one that asked for accuracy) */
+        if (job.use_q[i] && w[i]->type == VC_Q8_0 && act == VC_ACT_AUTO) precise = 1;
         job.use_amx[i] = job.use_q[i] && job.k >= VC_KERNELS_AMX && n_rows >= 16 &&
                          vc_cpu_amx_supported(w[i]->type, n_in);
         any_q |= job.use_q[i];
@@ -160,13 +216,16 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     _Alignas(64) uint8_t stack_buf[STACK_QBUF];
     const size_t qb = vc_cpu_qrow_bytes(n_in);
     const size_t nat = any_amx ? vc_cpu_qnat_bytes(n_in) : 0;
+    const int per_row = precise ? 2 : 1;   /* quantized rows per activation row */
+    job.pairs = precise;
     size_t cap = 0;
     uint8_t *buf = vc_pool_scratch(pool, &cap);
-    if (cap < sizeof stack_buf && cap < (qb + nat) * (size_t)n_rows) {
+    const size_t row_need = (qb + nat) * (size_t)per_row;
+    if (cap < sizeof stack_buf && cap < row_need * (size_t)n_rows) {
         buf = stack_buf;
         cap = sizeof stack_buf;
     }
-    const int rows_per = cap / (qb + nat) < (size_t)n_rows ? (int)(cap / (qb + nat)) : n_rows;
+    const int rows_per = cap / row_need < (size_t)n_rows ? (int)(cap / row_need) : n_rows;
     if (rows_per == 0) { /* a row wider than every buffer: float dots (depends on n_in only) */
         for (int i = 0; i < n_mats; i++) job.use_q[i] = 0;
         vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
@@ -174,17 +233,17 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     }
     job.qx = buf;
     job.qx_stride = qb;
-    int8_t *qnat = any_amx ? (int8_t *)(buf + qb * (size_t)rows_per) : NULL;
+    int8_t *qnat = any_amx ? (int8_t *)(buf + qb * (size_t)(rows_per * per_row)) : NULL;
     job.qnat = qnat;
     job.nat_stride = nat;
     for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
         const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .qx = buf, .qb = qb,
-                         .qnat = qnat, .nat = nat };
+        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .pairs = precise, .qx = buf,
+                         .qb = qb, .qnat = qnat, .nat = nat };
         vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
                     (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);
         job.x = x + (size_t)r0 * n_in;
-        job.n_rows = g;
+        job.n_rows = g * per_row;
         for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];
         vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
     }
@@ -192,13 +251,22 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
 
 void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,
                      float *const *y, vc_pool *pool) {
-    matmul_n(n_mats, w, x, n_rows, y, pool, 1);
+    matmul_n(n_mats, w, x, n_rows, y, pool, VC_ACT_AUTO);
+}
+
+void vc_cpu_matmul_act(int n_mats, const vc_tensor *const *w, const float *x, int n_rows, float *const *y,
+                       vc_pool *pool, vc_act act) {
+    matmul_n(n_mats, w, x, n_rows, y, pool, act);
 }
 
 void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool) {
-    matmul_n(1, &w, x, n_rows, &y, pool, 1);
+    matmul_n(1, &w, x, n_rows, &y, pool, VC_ACT_AUTO);
+}
+
+void vc_cpu_matmul_precise(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool) {
+    matmul_n(1, &w, x, n_rows, &y, pool, VC_ACT_PAIRS);
 }
 
 void vc_cpu_matmul_float_act(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool) {
-    matmul_n(1, &w, x, n_rows, &y, pool, 0);
+    matmul_n(1, &w, x, n_rows, &y, pool, VC_ACT_FLOAT);
 }

@@ -45,40 +45,65 @@ float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b) { return qrow_s(row, 
  * any vectorization the compiler chooses gives the same bytes. */
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst) { vc_cpu_quantize_row_q8_nat(x, n, dst, NULL); }
 
-void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat) {
+/* one 32-value block: q = round(x / d), d = max|x| / 127 (all 0 for an
+ * all-zero block); returns d, *sum = sum of q */
+static float quant_block(const float *xb, int8_t qb[32], int *sum) {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; i++) {
+        const float a = fabsf(xb[i]);
+        amax = a > amax ? a : amax;
+    }
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    *sum = 0;
+    for (int i = 0; i < 32; i++) {
+        const int v = (int)nearbyintf(xb[i] * id);
+        qb[i] = (int8_t)v;
+        *sum += v;
+    }
+    return amax / 127.0f;
+}
+
+/* block b of a quantized row (layout at the top), and of its plain copy */
+static void store_block(void *dst, int8_t *nat, int64_t n, int64_t b, const int8_t qb[32], float db, int sum) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
     int8_t *q = dst;
     float *d = (float *)((uint8_t *)dst + 256 * ng), *s = d + 8 * ng;
+    if (8 * (b / 8 + 1) <= nb) { /* a whole group: interleaved */
+        int8_t *g = q + 256 * (b / 8) + 4 * (b % 8);
+        for (int i = 0; i < 8; i++) memcpy(g + 32 * i, qb + 4 * i, 4);
+    } else { /* the last, partial group: natural order */
+        memcpy(q + 256 * (b / 8) + 32 * (b % 8), qb, 32);
+    }
+    if (nat && b < nb) memcpy(nat + 32 * b, qb, 32);
+    d[b] = db;
+    s[b] = db * (float)sum;
+}
+
+void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat) {
+    const int64_t nb = n / 32, ng = qrow_groups(n);
     for (int64_t b = 0; b < 8 * ng; b++) {
-        int8_t qb[32];
-        float db = 0.0f;
+        int8_t qb[32] = { 0 };
         int sum = 0;
+        const float db = b < nb ? quant_block(x + 32 * b, qb, &sum) : 0.0f;
+        store_block(dst, nat, n, b, qb, db, sum);
+    }
+}
+
+void vc_cpu_quantize_row_q8_pair(const float *x, int64_t n, void *hi, int8_t *nat_hi, void *lo, int8_t *nat_lo) {
+    const int64_t nb = n / 32, ng = qrow_groups(n);
+    for (int64_t b = 0; b < 8 * ng; b++) {
+        int8_t qh[32] = { 0 }, ql[32] = { 0 };
+        int sh = 0, sl = 0;
+        float dh = 0.0f, dl = 0.0f;
         if (b < nb) {
             const float *xb = x + 32 * b;
-            float amax = 0.0f;
-            for (int i = 0; i < 32; i++) {
-                const float a = fabsf(xb[i]);
-                amax = a > amax ? a : amax;
-            }
-            db = amax / 127.0f;
-            const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-            for (int i = 0; i < 32; i++) {
-                const int v = (int)nearbyintf(xb[i] * id);
-                qb[i] = (int8_t)v;
-                sum += v;
-            }
-        } else {
-            memset(qb, 0, sizeof qb);
+            float r[32];
+            dh = quant_block(xb, qh, &sh);
+            for (int i = 0; i < 32; i++) r[i] = xb[i] - dh * (float)qh[i]; /* two roundings, no fma (ISO C) */
+            dl = quant_block(r, ql, &sl);
         }
-        if (8 * (b / 8 + 1) <= nb) { /* a whole group: interleaved */
-            int8_t *g = q + 256 * (b / 8) + 4 * (b % 8);
-            for (int i = 0; i < 8; i++) memcpy(g + 32 * i, qb + 4 * i, 4);
-        } else { /* the last, partial group: natural order */
-            memcpy(q + 256 * (b / 8) + 32 * (b % 8), qb, 32);
-        }
-        if (nat && b < nb) memcpy(nat + 32 * b, qb, 32);
-        d[b] = db;
-        s[b] = db * (float)sum;
+        store_block(hi, nat_hi, n, b, qh, dh, sh);
+        store_block(lo, nat_lo, n, b, ql, dl, sl);
     }
 }
 
