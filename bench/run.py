@@ -205,6 +205,22 @@ def bench_model(model, T, a, bin_dir, be, membw, cmds):
     R["tp_desc"] = f"{n_seqs} seqs, lengths U[{lo},{hi}]"
     R["mean"] = mean
 
+    # ours again with --act8: 8-bit activations in every matmul, llama.cpp's numerics
+    A = {}
+    for key, args in (("single", f"single 512 {gen} {T}"), ("single_d0", f"single 8 {gen} {T}"),
+                      ("tp", f"throughput {n_seqs} {lo} {hi} {T} 0")):
+        c = f"{be} --act8 {model} {args}"
+        cmds[f"{name}: ours --act8 {key}"] = c
+        A[key] = json_lines(sh(c.split()))[0]
+    c = f"{be} --act8 {model} sweep {','.join(map(str, batches))} {sweep_p} {sweep_g} {T}"
+    cmds[f"{name}: ours --act8 sweep"] = c
+    A["sweep"] = {r["batch"]: r["decode_tps"] for r in json_lines(sh(c.split()))}
+    A["r_pre"] = A["single"]["prefill_tps"] / R["peer_single"]["prefill_tps"]
+    A["r_dec_d0"] = A["single_d0"]["decode_tps"] / R["peer_single"]["decode_tps"]
+    A["r_dec_d512"] = A["single"]["decode_tps"] / R["peer_single"]["decode_depth_tps"]
+    A["r_tp"] = A["tp"]["total_tps"] / R["peer_tp"]["speed"]
+    R["act8"] = A
+
     # roofline: bytes per decoded token at single stream ~ weights + KV at
     # the mid-decode context, for each depth
     for key, ctx_mid, tps in (("d0", 8 + gen // 2, R["ours_single_d0"]["decode_tps"]),
@@ -217,6 +233,8 @@ def bench_model(model, T, a, bin_dir, be, membw, cmds):
     R["r_dec_d512"] = R["ours_single"]["decode_tps"] / R["peer_single"]["decode_depth_tps"]
     R["r_pre"] = R["ours_single"]["prefill_tps"] / R["peer_single"]["prefill_tps"]
     R["r_tp"] = R["ours_tp"]["total_tps"] / R["peer_tp"]["speed"]
+    A["frac_d0"] = A["single_d0"]["decode_tps"] / R["roof_tps_d0"]
+    A["frac_d512"] = A["single"]["decode_tps"] / R["roof_tps_d512"]
     R["batches"] = batches
     return R
 
@@ -276,6 +294,7 @@ def main():
         for ax, R in zip(axes[0], results):
             b = R["batches"]
             ax.plot(b, [R["ours_sweep"].get(x, float("nan")) for x in b], "o-", label="vllm.c")
+            ax.plot(b, [R["act8"]["sweep"].get(x, float("nan")) for x in b], "^-", label="vllm.c --act8")
             ax.plot(b, [R["peer_sweep"].get(x, float("nan")) for x in b], "s--", label="llama.cpp")
             ax.set_xscale("log", base=2)
             ax.set_xlabel("sequences decoded together")
@@ -310,33 +329,42 @@ def main():
              "| throughput >= 2.0x | decode >= 70% of roofline (empty / 512 context) |")
     L.append("|---|---|---|---|---|---|")
     for R in results:
-        L.append(f"| {os.path.basename(R['model'])} | {R['r_pre']:.2f}x {verdict(R['r_pre'], 1.0)} | "
-                 f"{R['r_dec_d0']:.2f}x {verdict(R['r_dec_d0'], 1.0)} | "
-                 f"{R['r_dec_d512']:.2f}x {verdict(R['r_dec_d512'], 1.0)} | "
-                 f"{R['r_tp']:.2f}x {verdict(R['r_tp'], 2.0)} | "
-                 f"{100 * R['frac_d0']:.0f}% {verdict(R['frac_d0'], 0.70)} / "
-                 f"{100 * R['frac_d512']:.0f}% {verdict(R['frac_d512'], 0.70)} |")
+        for label, X in (("", R), (" `--act8`", R["act8"])):
+            L.append(f"| {os.path.basename(R['model'])}{label} | {X['r_pre']:.2f}x {verdict(X['r_pre'], 1.0)} | "
+                     f"{X['r_dec_d0']:.2f}x {verdict(X['r_dec_d0'], 1.0)} | "
+                     f"{X['r_dec_d512']:.2f}x {verdict(X['r_dec_d512'], 1.0)} | "
+                     f"{X['r_tp']:.2f}x {verdict(X['r_tp'], 2.0)} | "
+                     f"{100 * X['frac_d0']:.0f}% {verdict(X['frac_d0'], 0.70)} / "
+                     f"{100 * X['frac_d512']:.0f}% {verdict(X['frac_d512'], 0.70)} |")
+    L.append("")
+    L.append("`--act8` quantizes the activations of every matmul to 8 bits, as llama.cpp does; the default keeps "
+             "float activations for the down projection (their outliers) and 16-bit-class ones for Q8_0 "
+             "weights, which costs prefill and batched speed (docs/forward.md).")
     L.append("")
     for R in results:
         name = os.path.basename(R["model"])
         L.append(f"## {name}\n")
         L.append(f"- Weights: {R['types']}; {R['wbytes'] / 1e6:.1f} MB read per decoded token\n")
-        L.append("| run | vllm.c | llama.cpp | ratio |")
-        L.append("|---|---:|---:|---:|")
-        os_, ps = R["ours_single"], R["peer_single"]
-        L.append(f"| single-stream prefill, 512 tokens (tok/s) | {os_['prefill_tps']:.1f} | {ps['prefill_tps']:.1f} | {R['r_pre']:.2f}x |")
+        L.append("| run | vllm.c | llama.cpp | ratio | vllm.c `--act8` | ratio |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        os_, ps, A = R["ours_single"], R["peer_single"], R["act8"]
+        L.append(f"| single-stream prefill, 512 tokens (tok/s) | {os_['prefill_tps']:.1f} | {ps['prefill_tps']:.1f} | "
+                 f"{R['r_pre']:.2f}x | {A['single']['prefill_tps']:.1f} | {A['r_pre']:.2f}x |")
         o0 = R["ours_single_d0"]
         L.append(f"| single-stream decode, {o0['gen_len']} tokens, empty context (tok/s) | {o0['decode_tps']:.1f} | "
-                 f"{ps['decode_tps']:.1f} | {R['r_dec_d0']:.2f}x |")
+                 f"{ps['decode_tps']:.1f} | {R['r_dec_d0']:.2f}x | {A['single_d0']['decode_tps']:.1f} | "
+                 f"{A['r_dec_d0']:.2f}x |")
         L.append(f"| single-stream decode, {os_['gen_len']} tokens after 512 (tok/s) | {os_['decode_tps']:.1f} | "
-                 f"{ps['decode_depth_tps']:.1f} | {R['r_dec_d512']:.2f}x |")
+                 f"{ps['decode_depth_tps']:.1f} | {R['r_dec_d512']:.2f}x | {A['single']['decode_tps']:.1f} | "
+                 f"{A['r_dec_d512']:.2f}x |")
         pt = R["peer_tp"]
         L.append(f"| throughput, {R['tp_desc']} (total tok/s) | {R['ours_tp']['total_tps']:.1f} | "
-                 f"{pt['speed']:.1f} (batched-bench, {pt['pl']} parallel, pp=tg={R['mean']}) | {R['r_tp']:.2f}x |")
+                 f"{pt['speed']:.1f} (batched-bench, {pt['pl']} parallel, pp=tg={R['mean']}) | {R['r_tp']:.2f}x | "
+                 f"{A['tp']['total_tps']:.1f} | {A['r_tp']:.2f}x |")
         for b in R["batches"]:
-            o, p = R["ours_sweep"].get(b), R["peer_sweep"].get(b)
-            if o and p:
-                L.append(f"| decode, batch {b} (tok/s) | {o:.1f} | {p:.1f} | {o / p:.2f}x |")
+            o, p, o8 = R["ours_sweep"].get(b), R["peer_sweep"].get(b), A["sweep"].get(b)
+            if o and p and o8:
+                L.append(f"| decode, batch {b} (tok/s) | {o:.1f} | {p:.1f} | {o / p:.2f}x | {o8:.1f} | {o8 / p:.2f}x |")
         L.append("")
         if "ours_single_1t" in R:
             o1 = R["ours_single_1t"]
