@@ -75,6 +75,8 @@ for t in $EXPORT_TYPES; do
   [ -s "$e" ] || nice -n 10 "$VLLMC" --w "$ST" --quant "$t" --quant-out "$e" --threads "$THREADS" 2>/dev/null
   side llamacpp && { run "$R/export-llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" $LLAMA_PPL_ARGS || true; }
   side ours && { run "$R/export-ours-$t-$tag.txt" "$VLLMC" --w "$e" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
+  # and with llama.cpp's numerics (8-bit activations in every matmul)
+  side ours && { run "$R/export-ours-act8-$t-$tag.txt" "$VLLMC" --w "$e" --act8 --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
 done
 
 # the table
@@ -119,12 +121,17 @@ qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 "
   echo
   echo "Our exported GGUF (\`--quant T --quant-out F.gguf\`), perplexity in llama.cpp vs in vllm.c:"
   echo
-  echo "| --quant | vllm.c on its export | llama.cpp on our export | difference | llama.cpp on its own quantization | our blocks vs llama-quantize's, both run by llama.cpp |"
-  echo "|---|---|---|---|---|---|"
+  echo "| --quant | vllm.c on its export | llama.cpp on our export | difference | vllm.c \`--act8\` on its export | difference | llama.cpp on its own quantization | our blocks vs llama-quantize's, both run by llama.cpp |"
+  echo "|---|---|---|---|---|---|---|---|"
   for t in $EXPORT_TYPES; do
     a="$(val "$R/export-ours-$t-$tag.txt")"; b="$(val "$R/export-llamacpp-$t-$tag.txt")"; c="$(val "$R/llamacpp-$t-$tag.txt")"
-    echo "| $t | ${a:--} | ${b:--} | $(pct "$a" "$b") | ${c:--} | $(pct "$b" "$c") |"
+    a8="$(val "$R/export-ours-act8-$t-$tag.txt")"
+    echo "| $t | ${a:--} | ${b:--} | $(pct "$a" "$b") | ${a8:--} | $(pct "$a8" "$b") | ${c:--} | $(pct "$b" "$c") |"
   done
+  echo
+  echo "\`--act8\`: 8-bit activations in every matmul, as llama.cpp; by default vllm.c keeps float"
+  echo "activations for the down projection and value + residual pairs for Q8_0 (docs/forward.md)."
+  echo "    ./vllmc --w ours-smollm2-T.gguf [--act8] --perplexity $text --ctx $CTX --chunks $CHUNKS --threads $THREADS"
   echo "<!-- ppl-table:end -->"
 } >"$R/table-$tag.md"
 cat "$R/table-$tag.md"

@@ -220,7 +220,7 @@ static void test_amx(void **state) {
 
 /* matmul rows are bitwise independent of the number of rows in the call and
  * of the pool (with its scratch for 8-bit activation rows, or none) */
-static void check_matmul_row_invariance(vc_dtype t, int precise) {
+static void check_matmul_row_invariance(vc_dtype t, vc_act act) {
     enum { IN = 512, OUT = 37, ROWS = 37 }; /* AMX: 32 rows x the two whole 16-row chunks */
     unsigned seed = 7;
     float *wf = malloc(IN * OUT * sizeof(float));
@@ -241,9 +241,11 @@ static void check_matmul_row_invariance(vc_dtype t, int precise) {
     assert_int_equal(vc_pool_create(&pool, 3, &err), 0);
     assert_int_equal(vc_pool_reserve(pool, 2 * (size_t)ROWS * (vc_cpu_qrow_bytes(IN) + vc_cpu_qnat_bytes(IN)),
                                      &err), 0);
-    (precise ? vc_cpu_matmul_precise : vc_cpu_matmul)(&w, x, ROWS, all, pool);
+    const vc_tensor *wp = &w;
+    float *ya = all, *yo = one;
+    vc_cpu_matmul_act(1, &wp, x, ROWS, &ya, pool, act);
     for (int r = 0; r < ROWS; r++) {
-        (precise ? vc_cpu_matmul_precise : vc_cpu_matmul)(&w, x + r * IN, 1, one, NULL);
+        vc_cpu_matmul_act(1, &wp, x + r * IN, 1, &yo, NULL, act);
         assert_memory_equal(one, all + r * OUT, sizeof one);
     }
     vc_pool_free(pool);
@@ -255,11 +257,12 @@ static void check_matmul_row_invariance(vc_dtype t, int precise) {
 
 static void test_matmul_row_invariance(void **state) {
     (void)state;
-    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q4_0, VC_Q8_0, VC_F16 };
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        check_matmul_row_invariance(types[i], 0);
-        check_matmul_row_invariance(types[i], 1);
-    }
+    /* every activation path: 8-bit rows, value + residual pairs, float
+     * activations (the decoded-weights GEMM of K-quants when batched) */
+    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q5_K, VC_Q4_0, VC_Q8_0, VC_F16 };
+    const vc_act acts[] = { VC_ACT_AUTO, VC_ACT_Q8, VC_ACT_PAIRS, VC_ACT_FLOAT };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) check_matmul_row_invariance(types[i], acts[a]);
 }
 
 /* the value + residual pair of an activation row: per value within the

@@ -39,6 +39,13 @@ void vc_cpu_dot_rows(vc_dtype t, const void *w_row, const float *x, int64_t x_st
 #define VC_DOT_WROWS 4
 int vc_cpu_dot_wrows(vc_dtype t, const uint8_t *const *w_rows, const float *x, int64_t n, float *out);
 
+/* y[j * ys + k] = vc_cpu_dot(t, w + k * row_bytes, x + j * xs, n) for k < nw
+ * <= 4, j < nx, bitwise: each weight row decoded once for all nx rows (the
+ * float path of many activation rows). Q4_1 / Q4_K / Q5_K / Q6_K rows of
+ * n <= 8192 values; returns 0 (nothing written) otherwise. */
+int vc_cpu_dot_gemm(vc_dtype t, const uint8_t *w, size_t row_bytes, int nw, const float *x, int64_t xs, int nx,
+                    int64_t n, float *y, size_t ys);
+
 /* The plain C form of vc_cpu_dot_rows, in every build (reference order:
  * quant.c's vc_vec_dot_f32 per row). */
 void vc_cpu_dot_rows_portable(vc_dtype t, const void *w_row, const float *x, int64_t x_stride,

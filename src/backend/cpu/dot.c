@@ -373,6 +373,111 @@ static void decoded_wrows(vc_dtype t, const uint8_t *const *w, const float *x, i
     for (int k = 0; k < NW; k++) out[k] = hsum256(acc[k]);
 }
 
+/* Many activation rows against up to 4 weight rows of a super-block type:
+ * each weight row decoded once (not once per 4 activation rows as
+ * decoded_rows does), then tiles of 4 activation rows x 4 weight rows, 16
+ * accumulators; per output exactly decoded_rows' operations (one 8-lane
+ * multiply-add chain over the row in order, then hsum256), so bitwise
+ * vc_cpu_dot. */
+enum { GEMM_MAX_N = 8192 };
+
+KERNEL gemm_tile(const float (*wb)[GEMM_MAX_N], int nw, const float *x, int64_t xs, int nx, int64_t n,
+                 float *y, size_t ys) {
+    __m256 acc[4][4];
+    for (int j = 0; j < nx; j++)
+        for (int k = 0; k < nw; k++) acc[j][k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256 wv[4];
+        for (int k = 0; k < nw; k++) wv[k] = _mm256_load_ps(wb[k] + i);
+        for (int j = 0; j < nx; j++) {
+            const __m256 xv = _mm256_loadu_ps(x + j * xs + i);
+            for (int k = 0; k < nw; k++) acc[j][k] = _mm256_fmadd_ps(wv[k], xv, acc[j][k]);
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        for (int k = 0; k < nw; k++) y[(size_t)j * ys + k] = hsum256(acc[j][k]);
+}
+
+/* Q4_1: the nibbles unpacked to floats once per weight row (wq) with the
+ * block scales (wd, wm); per output exactly q4_1_rows' operations: per block
+ * s = block_fma, acc += d * s, acc += m * xsum (xsum shared by the weight
+ * rows of a tile); tiles of 2 activation rows x up to 4 weight rows */
+KERNEL gemm_q4_1_tile(const float (*wq)[GEMM_MAX_N], const float (*wd)[GEMM_MAX_N / 32],
+                      const float (*wm)[GEMM_MAX_N / 32], int nw, const float *x, int64_t xs, int nx, int64_t n,
+                      float *y, size_t ys) {
+    __m256 acc[2][4];
+    for (int j = 0; j < nx; j++)
+        for (int k = 0; k < nw; k++) acc[j][k] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256 xv[2][4], xsum[2];
+        for (int j = 0; j < nx; j++) {
+            for (int q = 0; q < 4; q++) xv[j][q] = _mm256_loadu_ps(x + j * xs + 32 * b + 8 * q);
+            xsum[j] = _mm256_add_ps(_mm256_add_ps(xv[j][0], xv[j][1]), _mm256_add_ps(xv[j][2], xv[j][3]));
+        }
+        for (int k = 0; k < nw; k++) {
+            const float *wb = wq[k] + 32 * b;
+            const __m256 w0 = _mm256_load_ps(wb), w1 = _mm256_load_ps(wb + 8);
+            const __m256 w2 = _mm256_load_ps(wb + 16), w3 = _mm256_load_ps(wb + 24);
+            const __m256 d = _mm256_set1_ps(wd[k][b]), m = _mm256_set1_ps(wm[k][b]);
+            for (int j = 0; j < nx; j++) {
+                __m256 s = _mm256_mul_ps(w0, xv[j][0]);
+                s = _mm256_fmadd_ps(w1, xv[j][1], s);
+                s = _mm256_fmadd_ps(w2, xv[j][2], s);
+                s = _mm256_fmadd_ps(w3, xv[j][3], s);
+                acc[j][k] = _mm256_fmadd_ps(d, s, acc[j][k]);
+                acc[j][k] = _mm256_fmadd_ps(m, xsum[j], acc[j][k]);
+            }
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        for (int k = 0; k < nw; k++) y[(size_t)j * ys + k] = hsum256(acc[j][k]);
+}
+
+static void gemm_q4_1(const uint8_t *w, size_t row_bytes, int nw, const float *x, int64_t xs, int nx, int64_t n,
+                      float *y, size_t ys) {
+    float wq[4][GEMM_MAX_N] __attribute__((aligned(32)));
+    float wd[4][GEMM_MAX_N / 32], wm[4][GEMM_MAX_N / 32];
+    for (int k = 0; k < nw; k++)
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *wb = w + (size_t)k * row_bytes + 20 * b;
+            __m256 wv[4];
+            unpack_nibbles(wb + 4, wv);
+            for (int q = 0; q < 4; q++) _mm256_store_ps(wq[k] + 32 * b + 8 * q, wv[q]);
+            wd[k][b] = f16_load(wb);
+            wm[k][b] = f16_load(wb + 2);
+        }
+    for (int j = 0; j < nx; j += 2) {
+        const int m = nx - j < 2 ? nx - j : 2;
+        if (m == 2 && nw == 4)
+            gemm_q4_1_tile((const float (*)[GEMM_MAX_N])wq, (const float (*)[GEMM_MAX_N / 32])wd,
+                           (const float (*)[GEMM_MAX_N / 32])wm, 4, x + j * xs, xs, 2, n, y + (size_t)j * ys, ys);
+        else
+            gemm_q4_1_tile((const float (*)[GEMM_MAX_N])wq, (const float (*)[GEMM_MAX_N / 32])wd,
+                           (const float (*)[GEMM_MAX_N / 32])wm, nw, x + j * xs, xs, m, n, y + (size_t)j * ys, ys);
+    }
+}
+
+int vc_cpu_dot_gemm(vc_dtype t, const uint8_t *w, size_t row_bytes, int nw, const float *x, int64_t xs, int nx,
+                    int64_t n, float *y, size_t ys) {
+    if (n > GEMM_MAX_N || nw < 1 || nw > 4) return 0;
+    if (t == VC_Q4_1 && n % 32 == 0) {
+        gemm_q4_1(w, row_bytes, nw, x, xs, nx, n, y, ys);
+        return 1;
+    }
+    if ((t != VC_Q4_K && t != VC_Q5_K && t != VC_Q6_K) || n % 256) return 0;
+    float wb[4][GEMM_MAX_N] __attribute__((aligned(32)));
+    const size_t bb = vc_dtype_block_bytes(t);
+    for (int k = 0; k < nw; k++)
+        for (int64_t b = 0; b < n / 256; b++) decode_block(t, w + (size_t)k * row_bytes + b * bb, wb[k] + 256 * b, 256);
+    for (int j = 0; j < nx; j += 4) {
+        const int m = nx - j < 4 ? nx - j : 4;
+        /* constant shapes for the common case, so the accumulators stay in registers */
+        if (m == 4 && nw == 4) gemm_tile((const float (*)[GEMM_MAX_N])wb, 4, x + j * xs, xs, 4, n, y + (size_t)j * ys, ys);
+        else gemm_tile((const float (*)[GEMM_MAX_N])wb, nw, x + j * xs, xs, m, n, y + (size_t)j * ys, ys);
+    }
+    return 1;
+}
+
 int vc_cpu_dot_wrows(vc_dtype t, const uint8_t *const *w_rows, const float *x, int64_t n, float *out) {
     switch (t) {
     case VC_Q4_1: q4_1_wrows(w_rows, x, n, out); return 1;
@@ -428,6 +533,12 @@ int vc_cpu_dot_is_fast(vc_dtype t) {
 
 int vc_cpu_dot_wrows(vc_dtype t, const uint8_t *const *w_rows, const float *x, int64_t n, float *out) {
     (void)t; (void)w_rows; (void)x; (void)n; (void)out;
+    return 0;
+}
+
+int vc_cpu_dot_gemm(vc_dtype t, const uint8_t *w, size_t row_bytes, int nw, const float *x, int64_t xs, int nx,
+                    int64_t n, float *y, size_t ys) {
+    (void)t; (void)w; (void)row_bytes; (void)nw; (void)x; (void)xs; (void)nx; (void)n; (void)y; (void)ys;
     return 0;
 }
 

@@ -20,7 +20,8 @@
 #include "model/quant.h"
 
 enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768,
-       PAIR_SLICE = 64 /* quantized rows (32 pairs) per slice of the pair path */ };
+       PAIR_SLICE = 64, /* quantized rows (32 pairs) per slice of the pair path */
+       GEMM_ROWS = 64   /* activation rows per decode of the weight rows (float path) */ };
 
 typedef struct matmul_job {
     int n_mats;
@@ -117,6 +118,20 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
     }
     const int n_act = job->pairs ? job->n_rows / 2 : job->n_rows;   /* float rows of x */
     int64_t o_done = o0;
+    if (n_act > 1 && job->k != VC_KERNELS_PORTABLE) {
+        /* many rows of a super-block type: each weight row decoded once per
+         * GEMM_ROWS activation rows (bitwise the same as below) */
+        for (int r = 0; r < n_act; r += GEMM_ROWS) {
+            const int nr = n_act - r < GEMM_ROWS ? n_act - r : GEMM_ROWS;
+            for (int64_t o = o0; o < o1; o += 4)
+                if (!vc_cpu_dot_gemm(w->type, wdata + (size_t)o * row_bytes, row_bytes, o1 - o < 4 ? (int)(o1 - o) : 4,
+                                     job->x + (size_t)r * n_in, n_in, nr, n_in, y + (size_t)r * n_out + o,
+                                     (size_t)n_out))
+                    goto rows;
+        }
+        return;
+    }
+rows:
     if (n_act == 1 && job->k != VC_KERNELS_PORTABLE) {
         /* one row (decode): weight rows 4 at a time, bitwise vc_cpu_dot */
         for (; o_done + VC_DOT_WROWS <= o1; o_done += VC_DOT_WROWS) {
