@@ -131,6 +131,7 @@ qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 "
   echo
   echo "\`--act8\`: 8-bit activations in every matmul, as llama.cpp; by default vllm.c keeps float"
   echo "activations for the down projection and value + residual pairs for Q8_0 (docs/forward.md)."
+  echo
   echo "    ./vllmc --w ours-smollm2-T.gguf [--act8] --perplexity $text --ctx $CTX --chunks $CHUNKS --threads $THREADS"
   echo "<!-- ppl-table:end -->"
 } >"$R/table-$tag.md"
