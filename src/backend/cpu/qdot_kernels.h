@@ -303,12 +303,23 @@ static void QK(prep)(vc_dtype t, const uint8_t *w, int64_t nb, float *wd, float 
     case VC_Q4_0: QK(prep32)(w, nb, 18, wd, NULL); break;
     case VC_Q4_1: QK(prep32)(w, nb, 20, wd, wm); break;
     case VC_Q4_K:
-        for (int64_t k = 0; k < nb; k++) {
+        /* the 8 six-bit scales and mins of a super-block (k_scale_min's
+         * layout) as two 32-bit words each, then 8 lanes at once: the same
+         * exact integer -> float and one multiply as the scalar form */
+        for (int64_t k = 0; k < nb; k += 8) {
             const uint8_t *sb = w + 144 * (k / 8);
-            float s, m;
-            k_scale_min(sb + 4, (int)(k % 8), &s, &m);
-            wd[k] = f16_load(sb) * s;
-            wm[k] = f16_load(sb + 2) * m;
+            uint32_t u0, u1, u2;
+            memcpy(&u0, sb + 4, 4);
+            memcpy(&u1, sb + 8, 4);
+            memcpy(&u2, sb + 12, 4);
+            const uint64_t sc = (uint64_t)(u0 & 0x3f3f3f3fu) |
+                                (uint64_t)((u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4)) << 32;
+            const uint64_t mn = (uint64_t)(u1 & 0x3f3f3f3fu) |
+                                (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4)) << 32;
+            const __m256 vs = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+            const __m256 vm = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
+            _mm256_storeu_ps(wd + k, _mm256_mul_ps(_mm256_set1_ps(f16_load(sb)), vs));
+            _mm256_storeu_ps(wm + k, _mm256_mul_ps(_mm256_set1_ps(f16_load(sb + 2)), vm));
         }
         break;
     case VC_Q6_K: for (int64_t k = 0; k < nb; k++) wd[k] = f16_load(w + 210 * (k / 8) + 208); break;
