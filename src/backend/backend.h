@@ -118,7 +118,9 @@ void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_
  *   VC_ACT_PAIRS  value + residual pairs (vc_cpu_matmul_precise)
  *   VC_ACT_FLOAT  float activations (vc_cpu_matmul_float_act) */
 typedef enum { VC_ACT_AUTO = 0, VC_ACT_Q8, VC_ACT_PAIRS, VC_ACT_FLOAT } vc_act;
-/* vc_cpu_matmul_n with the activations as act says */
+/* y[i] = x W[i]^T for n_mats <= 4 matrices with the same input width, in one
+ * parallel region (q/k/v, gate/up), the activations as act says; each y[i]
+ * bitwise as the one-matrix call */
 void vc_cpu_matmul_act(int n_mats, const vc_tensor *const *w, const float *x, int n_rows, float *const *y,
                        vc_pool *pool, vc_act act);
 /* vc_cpu_matmul with each activation row as a pair of 8-bit rows, value and
@@ -131,10 +133,6 @@ void vc_cpu_matmul_precise(const vc_tensor *w, const float *x, int n_rows, float
  * of dot.c, or portable): for inputs whose outliers 8-bit blocks would crush
  * (the SwiGLU product entering the down projection) */
 void vc_cpu_matmul_float_act(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool);
-/* y[i] = x W[i]^T for n_mats <= 4 matrices with the same input width, in one
- * parallel region (q/k/v, gate/up); each y[i] bitwise as vc_cpu_matmul */
-void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,
-                     float *const *y, vc_pool *pool);
 
 /* y[r][o] += b[o] */
 void vc_cpu_add_bias(float *y, const float *b, int n_rows, int n);

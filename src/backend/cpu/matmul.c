@@ -13,7 +13,7 @@
  * residual) whose two outputs are added; other types and
  * vc_cpu_matmul_float_act use the float dots of dot.c; portable uses the
  * plain C dots for everything.
- * vc_cpu_matmul_n runs several matrices sharing the input (q/k/v, gate/up) in
+ * vc_cpu_matmul_act runs several matrices sharing the input (q/k/v, gate/up) in
  * one parallel region: one fork/join instead of several. */
 #include "backend/backend.h"
 
@@ -262,11 +262,6 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
         for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];
         vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
     }
-}
-
-void vc_cpu_matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int n_rows,
-                     float *const *y, vc_pool *pool) {
-    matmul_n(n_mats, w, x, n_rows, y, pool, VC_ACT_AUTO);
 }
 
 void vc_cpu_matmul_act(int n_mats, const vc_tensor *const *w, const float *x, int n_rows, float *const *y,
