@@ -40,38 +40,37 @@ typedef struct matmul_job {
     int64_t first_chunk[MAX_MATS + 1];   /* chunk index where matrix i starts */
 } matmul_job;
 
-/* the pair path of matmul_chunk: slices of PAIR_SLICE quantized rows go
- * into part[][] (AMX for whole 16 x 16 tiles, then the integer dots, which
- * give the same bits), then y = value row + residual row */
-static void pair_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
+/* quantized rows [r, r + nr) against weight rows [o0, o1) of matrix i, into
+ * out[(row - r) * os + (o - o0)]: AMX for whole 16 x 16 tiles, then the
+ * integer dots over tiles of rows that stay in L1 while the weight rows pass
+ * over them (each weight row's scales decoded once per tile); the same bits
+ * whichever path computes a row */
+static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int r, int nr, float *out,
+                       size_t os) {
     const vc_tensor *w = job->w[i];
     const int64_t n_in = w->ne[0], n_out = w->ne[1];
     const size_t row_bytes = vc_row_bytes(w->type, n_in);
-    const uint8_t *wdata = w->data;
-    float *y = job->y[i];
-    float part[PAIR_SLICE][ROWS_PER_CHUNK];
-    for (int r = 0; r < job->n_rows; r += PAIR_SLICE) {
-        const int nr = job->n_rows - r < PAIR_SLICE ? job->n_rows - r : PAIR_SLICE;
-        int done = 0;
-        if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && nr >= 16) {
-            done = nr & ~15;
-            vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes,
-                              job->qnat + (size_t)r * job->nat_stride, job->nat_stride,
-                              job->qx + (size_t)r * job->qx_stride, job->qx_stride, done, n_in, &part[0][0],
-                              ROWS_PER_CHUNK);
-        }
-        if (done < nr)
-            for (int64_t o = o0; o < o1; o++) {
-                if (nr - done <= 8 && o + PF_ROWS < n_out) /* decode: as in matmul_chunk */
-                    for (size_t b = 0; b < row_bytes; b += 64)
-                        __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
-                vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes,
-                                 job->qx + (size_t)(r + done) * job->qx_stride, job->qx_stride, nr - done, n_in,
-                                 &part[done][o - o0], ROWS_PER_CHUNK);
-            }
-        for (int j = 0; j < nr; j += 2) {
-            float *yr = y + (size_t)((r + j) / 2) * n_out;
-            for (int64_t o = o0; o < o1; o++) yr[o] = part[j][o - o0] + part[j + 1][o - o0];
+    const uint8_t *wdata = w->data, *qx = job->qx + (size_t)r * job->qx_stride;
+    int done = 0;
+    if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && nr >= 16) {
+        done = nr & ~15;
+        vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes, job->qnat + (size_t)r * job->nat_stride,
+                          job->nat_stride, qx, job->qx_stride, done, n_in, out, os);
+    }
+    int tile = (int)(QTILE_BYTES / job->qx_stride) & ~(VC_DOT_MAX_ROWS - 1);
+    if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
+    for (int t = done; t < nr; t += tile) {
+        const int m = nr - t < tile ? nr - t : tile;
+        for (int64_t o = o0; o < o1; o++) {
+            /* few activation rows (decode): the weights stream from DRAM;
+             * ask for the row PF_ROWS ahead (with the float path below:
+             * single-stream decode on SmolLM2 80 -> 101 tok/s; a
+             * non-temporal hint was 30% slower) */
+            if (m <= 8 && o + PF_ROWS < n_out)
+                for (size_t b = 0; b < row_bytes; b += 64)
+                    __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
+            vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes, qx + (size_t)t * job->qx_stride,
+                             job->qx_stride, m, n_in, out + (size_t)t * os + (o - o0), os);
         }
     }
 }
@@ -84,36 +83,20 @@ static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
     const uint8_t *wdata = w->data;
     float *y = job->y[i];
     if (job->use_q[i] && job->pairs) {
-        pair_chunk(job, i, o0, o1);
+        /* (value, residual) row pairs: slices into part[][], then their sums */
+        float part[PAIR_SLICE][ROWS_PER_CHUNK];
+        for (int r = 0; r < job->n_rows; r += PAIR_SLICE) {
+            const int nr = job->n_rows - r < PAIR_SLICE ? job->n_rows - r : PAIR_SLICE;
+            qdot_chunk(job, i, o0, o1, r, nr, &part[0][0], ROWS_PER_CHUNK);
+            for (int j = 0; j < nr; j += 2) {
+                float *yr = y + (size_t)((r + j) / 2) * n_out;
+                for (int64_t o = o0; o < o1; o++) yr[o] = part[j][o - o0] + part[j + 1][o - o0];
+            }
+        }
         return;
     }
     if (job->use_q[i]) {
-        int r = 0;
-        if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && job->n_rows >= 16) {
-            /* whole 16 x 16 tiles by AMX (bitwise the same as below) */
-            r = job->n_rows & ~15;
-            vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes, job->qnat, job->nat_stride,
-                              job->qx, job->qx_stride, r, n_in, y + o0, (size_t)n_out);
-        }
-        /* tiles of quantized activation rows that stay in L1 while the
-         * chunk's weight rows pass over them (each weight row's scales
-         * decoded once per tile) */
-        int tile = (int)(QTILE_BYTES / job->qx_stride) & ~(VC_DOT_MAX_ROWS - 1);
-        if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
-        for (; r < job->n_rows; r += tile) {
-            const int nr = job->n_rows - r < tile ? job->n_rows - r : tile;
-            for (int64_t o = o0; o < o1; o++) {
-                /* few activation rows (decode): the weights stream from
-                 * DRAM; ask for the row PF_ROWS ahead (with the float path below: single-stream
-                 * decode on SmolLM2 80 -> 101 tok/s; a non-temporal hint was 30% slower) */
-                if (nr <= 8 && o + PF_ROWS < n_out)
-                    for (size_t b = 0; b < row_bytes; b += 64)
-                        __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
-                vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes,
-                                 job->qx + (size_t)r * job->qx_stride, job->qx_stride, nr, n_in,
-                                 y + (size_t)r * n_out + o, (size_t)n_out);
-            }
-        }
+        qdot_chunk(job, i, o0, o1, 0, job->n_rows, y + o0, (size_t)n_out);
         return;
     }
     const int n_act = job->pairs ? job->n_rows / 2 : job->n_rows;   /* float rows of x */
