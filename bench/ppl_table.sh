@@ -6,8 +6,10 @@
 #
 #   bench/ppl_table.sh                      all types, 16 chunks of 512 tokens (~1 h on 2 busy cores)
 #   CHUNKS=40 TYPES="q8_0 q4k" bench/ppl_table.sh
+#   CTX=1024 CHUNKS=196 bench/ppl_table.sh  the whole text: 100,156 tokens scored per run (~3 h)
 #
-# Environment: CHUNKS (default 16), CTX (512), THREADS (2), TYPES (all),
+# Environment: CHUNKS (default 16), CTX (512) for the main table; XCHUNKS, XCTX
+# (default 16, 512) for the export table; THREADS (2), TYPES (all),
 # EXPORT_TYPES (types whose exported GGUF is also run in llama.cpp; default
 # all but bf16), VLLMC (./vllmc), VLLMC_CACHE (~/.cache/vllmc),
 # LLAMA_PPL_ARGS (extra llama-perplexity arguments; default "-nr": no weight
@@ -23,6 +25,8 @@ cd "$(dirname "$0")/.."
 CACHE="${VLLMC_CACHE:-$HOME/.cache/vllmc}"
 CHUNKS="${CHUNKS:-16}"
 CTX="${CTX:-512}"
+XCHUNKS="${XCHUNKS:-16}"
+XCTX="${XCTX:-512}"
 THREADS="${THREADS:-2}"
 LLAMA_PPL_ARGS="${LLAMA_PPL_ARGS--nr}"
 TYPES="${TYPES:-bf16 q8_0 q6k q5k q4k q4_0 q3k q2k}"
@@ -59,6 +63,7 @@ run() {  # run OUT cmd...: runs unless OUT already holds a final estimate
 }
 
 tag="c$CTX-n$CHUNKS"
+xtag="c$XCTX-n$XCHUNKS"
 for t in $TYPES; do
   m="$(mix "$t")"
   g="$D/smollm2-$m.gguf"
@@ -73,10 +78,10 @@ done
 for t in $EXPORT_TYPES; do
   e="$D/ours-smollm2-$t.gguf"
   [ -s "$e" ] || nice -n 10 "$VLLMC" --w "$ST" --quant "$t" --quant-out "$e" --threads "$THREADS" 2>/dev/null
-  side llamacpp && { run "$R/export-llamacpp-$t-$tag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" $LLAMA_PPL_ARGS || true; }
-  side ours && { run "$R/export-ours-$t-$tag.txt" "$VLLMC" --w "$e" --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
+  side llamacpp && { run "$R/export-llamacpp-$t-$xtag.txt" "$BIN/llama-perplexity" -m "$e" -f "$TEXT" -c "$XCTX" --chunks "$XCHUNKS" -t "$THREADS" $LLAMA_PPL_ARGS || true; }
+  side ours && { run "$R/export-ours-$t-$xtag.txt" "$VLLMC" --w "$e" --perplexity "$TEXT" --ctx "$XCTX" --chunks "$XCHUNKS" --threads "$THREADS" || true; }
   # and with llama.cpp's numerics (8-bit activations in every matmul)
-  side ours && { run "$R/export-ours-act8-$t-$tag.txt" "$VLLMC" --w "$e" --act8 --perplexity "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" || true; }
+  side ours && { run "$R/export-ours-act8-$t-$xtag.txt" "$VLLMC" --w "$e" --act8 --perplexity "$TEXT" --ctx "$XCTX" --chunks "$XCHUNKS" --threads "$THREADS" || true; }
 done
 
 # the table
@@ -119,20 +124,21 @@ qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 "
   echo "(\`smollm2-bf16.gguf\`: \`convert_hf_to_gguf.py $ST --outtype bf16\` of llama.cpp; the bf16"
   echo "row runs without \`--quant\` / llama-quantize.)"
   echo
-  echo "Our exported GGUF (\`--quant T --quant-out F.gguf\`), perplexity in llama.cpp vs in vllm.c:"
+  echo "Our exported GGUF (\`--quant T --quant-out F.gguf\`), perplexity in llama.cpp vs in vllm.c"
+  echo "(\`--ctx $XCTX\`, first $XCHUNKS chunks: $((XCHUNKS * (XCTX - XCTX / 2 - 1))) tokens scored; llama.cpp's own quantization at the same length):"
   echo
   echo "| --quant | vllm.c on its export | llama.cpp on our export | difference | vllm.c \`--act8\` on its export | difference | llama.cpp on its own quantization | our blocks vs llama-quantize's, both run by llama.cpp |"
   echo "|---|---|---|---|---|---|---|---|"
   for t in $EXPORT_TYPES; do
-    a="$(val "$R/export-ours-$t-$tag.txt")"; b="$(val "$R/export-llamacpp-$t-$tag.txt")"; c="$(val "$R/llamacpp-$t-$tag.txt")"
-    a8="$(val "$R/export-ours-act8-$t-$tag.txt")"
+    a="$(val "$R/export-ours-$t-$xtag.txt")"; b="$(val "$R/export-llamacpp-$t-$xtag.txt")"; c="$(val "$R/llamacpp-$t-$xtag.txt")"
+    a8="$(val "$R/export-ours-act8-$t-$xtag.txt")"
     echo "| $t | ${a:--} | ${b:--} | $(pct "$a" "$b") | ${a8:--} | $(pct "$a8" "$b") | ${c:--} | $(pct "$b" "$c") |"
   done
   echo
   echo "\`--act8\`: 8-bit activations in every matmul, as llama.cpp; by default vllm.c keeps float"
   echo "activations for the down projection and value + residual pairs for Q8_0 (docs/forward.md)."
   echo
-  echo "    ./vllmc --w ours-smollm2-T.gguf [--act8] --perplexity $text --ctx $CTX --chunks $CHUNKS --threads $THREADS"
+  echo "    ./vllmc --w ours-smollm2-T.gguf [--act8] --perplexity $text --ctx $XCTX --chunks $XCHUNKS --threads $THREADS"
   echo "<!-- ppl-table:end -->"
 } >"$R/table-$tag.md"
 cat "$R/table-$tag.md"

@@ -153,7 +153,7 @@ static void test_qdots(void **state) {
         assert_false(vc_cpu_qdot_supported(vc_cpu_kernels(), VC_Q4_1, 256));
         return;
     }
-    const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q4_K, VC_Q6_K };
+    const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q5_0, VC_Q5_1, VC_Q4_K, VC_Q6_K };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         assert_true(vc_cpu_qdot_supported(VC_KERNELS_AVX2, types[i], 1536));
         check_qdot(types[i], 256);   /* one scale segment */
@@ -205,7 +205,7 @@ static void test_amx(void **state) {
         assert_true(vc_cpu_kernels() < VC_KERNELS_AMX);
         return;
     }
-    const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q4_K, VC_Q6_K };
+    const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q5_0, VC_Q5_1, VC_Q4_K, VC_Q6_K };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         check_amx(types[i], 256);
         check_amx(types[i], 2816);   /* 88 blocks: segments of 32 + a tail */
@@ -259,7 +259,7 @@ static void test_matmul_row_invariance(void **state) {
     (void)state;
     /* every activation path: 8-bit rows, value + residual pairs, float
      * activations (the decoded-weights GEMM of K-quants when batched) */
-    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q5_K, VC_Q4_0, VC_Q8_0, VC_F16 };
+    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q5_K, VC_Q4_0, VC_Q8_0, VC_Q5_0, VC_Q5_1, VC_F16 };
     const vc_act acts[] = { VC_ACT_AUTO, VC_ACT_Q8, VC_ACT_PAIRS, VC_ACT_FLOAT };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) check_matmul_row_invariance(types[i], acts[a]);
@@ -297,7 +297,7 @@ static void test_matmul_precise(void **state) {
         }
     }
     printf("  pair: worst |x - hi - lo| / block max = %.3g (bound %.3g)\n", worst, 1.0 / (2 * 127 * 254));
-    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q4_0, VC_Q8_0 };
+    const vc_dtype types[] = { VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q4_0, VC_Q8_0, VC_Q5_0, VC_Q5_1 };
     vc_pool *pool = NULL;
     vc_error err;
     assert_int_equal(vc_pool_create(&pool, 2, &err), 0);

@@ -248,22 +248,6 @@ static void decode_q6_k(const uint8_t *b, float *dst) {
     }
 }
 
-/* Q5_0 / Q5_1 blocks of 32: the 5-bit values as 32 bytes in element order.
- * qs[j] holds element j (low nibble) and j+16 (high nibble); bit j of the
- * little-endian u32 qh is bit 4 of element j. */
-static inline __m256i q5_values(const uint8_t *qh4, const uint8_t *qs) {
-    uint32_t qh;
-    memcpy(&qh, qh4, 4);
-    const __m128i raw = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0F);
-    const __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
-    /* byte j <- byte j/8 of qh, then keep bit j%8 */
-    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    const __m256i bit = _mm256_set1_epi64x((int64_t)0x8040201008040201ull);
-    __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), pick);
-    hb = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit);
-    return _mm256_or_si256(nib, _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
-}
-
 /* Q5_0 { f16 d; u8 qh[4]; u8 qs[16] }: value = d*(q-16), as quant.c computes it */
 static void decode_q5_0(const uint8_t *b, float *dst) {
     const __m256 d = _mm256_set1_ps(f16_load(b));

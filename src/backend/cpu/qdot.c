@@ -1,6 +1,6 @@
 /* Quantized-activation dot products: an activation row is quantized to 8 bits
  * per 32-value block (vc_cpu_quantize_row_q8, the same way for every kernel
- * level), and a weight row of Q8_0 / Q4_0 / Q4_1 / Q4_K / Q6_K is dotted with
+ * level), and a weight row of Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q6_K is dotted with
  * it in integers (exact per block), one float multiply-add per block.
  * Two builds of the same kernels (qdot_kernels.h): AVX2 (vpmaddubsw +
  * vpmaddwd) and AVX-512 VNNI (vpdpbusd on 256-bit vectors); they give the
@@ -111,7 +111,7 @@ int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n) {
     if (k == VC_KERNELS_PORTABLE || n > 32 * VC_QDOT_MAX_BLOCKS) return 0;
 #if defined(__x86_64__) || defined(__i386__)
     switch (t) {
-    case VC_Q8_0: case VC_Q4_0: case VC_Q4_1: case VC_Q4_K: case VC_Q6_K: return 1;
+    case VC_Q8_0: case VC_Q4_0: case VC_Q4_1: case VC_Q5_0: case VC_Q5_1: case VC_Q4_K: case VC_Q6_K: return 1;
     default: return 0;
     }
 #else
@@ -179,7 +179,7 @@ void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
 
 int vc_cpu_amx_supported(vc_dtype t, int64_t n) {
     switch (t) {
-    case VC_Q8_0: case VC_Q4_0: case VC_Q4_1: case VC_Q4_K: case VC_Q6_K: break;
+    case VC_Q8_0: case VC_Q4_0: case VC_Q4_1: case VC_Q5_0: case VC_Q5_1: case VC_Q4_K: case VC_Q6_K: break;
     default: return 0;
     }
     return n <= 32 * VC_AMX_MAX_BLOCKS;
@@ -208,6 +208,8 @@ static inline __m256i amx_block_bytes(vc_dtype t, const uint8_t *w, int64_t k) {
     case VC_Q8_0: return _mm256_loadu_si256((const __m256i *)(w + 34 * k + 2));
     case VC_Q4_0: return _mm256_sub_epi8(vnni_nibbles32(w + 18 * k + 2), _mm256_set1_epi8(8));
     case VC_Q4_1: return vnni_nibbles32(w + 20 * k + 4);
+    case VC_Q5_0: return _mm256_sub_epi8(q5_values(w + 22 * k + 2, w + 22 * k + 6), _mm256_set1_epi8(16));
+    case VC_Q5_1: return q5_values(w + 24 * k + 4, w + 24 * k + 8);
     case VC_Q4_K: {
         const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 144 * (k / 8) + 16 + 32 * ((k % 8) / 2)));
         const __m256i v = (k % 2) ? _mm256_srli_epi16(raw, 4) : raw;
@@ -229,7 +231,7 @@ static inline __m256i amx_block_bytes(vc_dtype t, const uint8_t *w, int64_t k) {
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
                        const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride) {
     const int64_t nb = n / 32;
-    const int offs = t == VC_Q4_1 || t == VC_Q4_K;
+    const int offs = t == VC_Q4_1 || t == VC_Q5_1 || t == VC_Q4_K;
     const int q6 = t == VC_Q6_K;
     /* weights: B tiles, scales (and offsets, Q6_K sub-scales) per block for the 16 columns */
     uint8_t bt[VC_AMX_MAX_BLOCKS][8][64] __attribute__((aligned(64)));

@@ -204,6 +204,18 @@ GROUP_KERNEL(q4_k, wmv + b0, 1, -, 0, {
     }
 })
 
+/* Q5_0 { f16 d; u8 qh[4]; u8 qs[16] }: value = d * (q - 16), q 5 bits */
+GROUP_KERNEL(q5_0, NULL, 0, +, 1, {
+    const uint8_t *wb = w + 22 * (b0 + k8);
+    for (int i = 0; i < kb; i++) v[i] = _mm256_sub_epi8(q5_values(wb + 22 * i + 2, wb + 22 * i + 6), _mm256_set1_epi8(16));
+})
+
+/* Q5_1 { f16 d, m; u8 qh[4]; u8 qs[16] }: value = d * q + m (m as Q4_1's) */
+GROUP_KERNEL(q5_1, wmv + b0, 1, +, 0, {
+    const uint8_t *wb = w + 24 * (b0 + k8);
+    for (int i = 0; i < kb; i++) v[i] = q5_values(wb + 24 * i + 4, wb + 24 * i + 8);
+})
+
 #undef GROUP_KERNEL
 
 /* Q6_K: value = d * scales[16-group] * (v - 32), v 6 bits (see dot.c for the
@@ -302,6 +314,8 @@ static void QK(prep)(vc_dtype t, const uint8_t *w, int64_t nb, float *wd, float 
     case VC_Q8_0: QK(prep32)(w, nb, 34, wd, NULL); break;
     case VC_Q4_0: QK(prep32)(w, nb, 18, wd, NULL); break;
     case VC_Q4_1: QK(prep32)(w, nb, 20, wd, wm); break;
+    case VC_Q5_0: QK(prep32)(w, nb, 22, wd, NULL); break;
+    case VC_Q5_1: QK(prep32)(w, nb, 24, wd, wm); break;
     case VC_Q4_K:
         /* the 8 six-bit scales and mins of a super-block (k_scale_min's
          * layout) as two 32-bit words each, then 8 lanes at once: the same
@@ -338,6 +352,8 @@ static void QK(rows)(vc_dtype t, const void *w_row, const void *qx_v, size_t xs,
         case VC_Q8_0: DISPATCH_NR(g, QK(q8_0)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
         case VC_Q4_0: DISPATCH_NR(g, QK(q4_0)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
         case VC_Q4_1: DISPATCH_NR(g, QK(q4_1)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
+        case VC_Q5_0: DISPATCH_NR(g, QK(q5_0)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
+        case VC_Q5_1: DISPATCH_NR(g, QK(q5_1)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
         case VC_Q4_K: DISPATCH_NR(g, QK(q4_k)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
         case VC_Q6_K: DISPATCH_NR(g, QK(q6_k)(w, wd, wm, qx, xs, nr_, n, out, os)); break;
         default: return;
