@@ -265,6 +265,115 @@ static void test_matmul_row_invariance(void **state) {
         for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) check_matmul_row_invariance(types[i], acts[a]);
 }
 
+/* VC_ACT_Q8 (--act8, llama.cpp's numerics): activations rounded to 8 bits
+ * with one scale per 256 values against K-quant weights (llama.cpp's Q8_K),
+ * per 32 against the others (Q8_0 / Q8_1), whether the weights have integer
+ * kernels or take the rounded values as floats; checked against a double
+ * product of the dequantized weights with x rounded by that rule here. The
+ * two spans differ by far more than the float tolerance (an outlier per 256
+ * coarsens the other 7 blocks' scales), so the wrong span fails. Matrices
+ * of different kinds in one call give what they give alone. */
+static void round_ref(const float *x, int n, int span, double *dst) {
+    for (int b = 0; b < n; b += span) {
+        float amax = 0;
+        for (int i = 0; i < span; i++) amax = fmaxf(amax, fabsf(x[b + i]));
+        const float id = amax > 0 ? 127.0f / amax : 0.0f, d = amax / 127.0f;
+        for (int i = 0; i < span; i++) dst[b + i] = (double)nearbyintf(x[b + i] * id) * d;
+    }
+}
+
+static void test_matmul_act8_rounding(void **state) {
+    (void)state;
+    enum { IN = 512, OUT = 24, ROWS = 18 };
+    unsigned seed = 29;
+    float *x = malloc(ROWS * IN * sizeof(float));
+    for (int i = 0; i < ROWS * IN; i++) x[i] = frand(&seed) * (i % 211 == 0 ? 40.0f : 1.0f);
+    /* the span quantizer: one d per 256, every value within d / 2 */
+    uint8_t *qr = malloc(vc_cpu_qrow_bytes(IN));
+    vc_cpu_quantize_row_q8_span(x, IN, 256, qr, NULL);
+    for (int b = 0; b < IN / 32; b++) {
+        assert_true(vc_cpu_qrow_d(qr, IN, b) == vc_cpu_qrow_d(qr, IN, b / 8 * 8));
+        for (int i = 32 * b; i < 32 * b + 32; i++)
+            assert_true(fabsf(vc_cpu_qrow_q(qr, IN, i) * vc_cpu_qrow_d(qr, IN, b) - x[i]) <=
+                        0.5f * vc_cpu_qrow_d(qr, IN, b) * 1.0001f);
+    }
+    free(qr);
+    double *xr32 = malloc(ROWS * IN * sizeof(double)), *xr256 = malloc(ROWS * IN * sizeof(double));
+    for (int r = 0; r < ROWS; r++) {
+        round_ref(x + r * IN, IN, 32, xr32 + r * IN);
+        round_ref(x + r * IN, IN, 256, xr256 + r * IN);
+    }
+    vc_pool *pool = NULL;
+    vc_error err;
+    assert_int_equal(vc_pool_create(&pool, 2, &err), 0);
+    assert_int_equal(vc_pool_reserve(pool, 2 * (size_t)ROWS * (vc_cpu_qrow_bytes(IN) + vc_cpu_qnat_bytes(IN)),
+                                     &err), 0);
+    const vc_dtype types[] = { VC_Q4_K, VC_Q6_K, VC_Q5_K, VC_Q3_K, VC_Q2_K, VC_Q4_0, VC_Q4_1, VC_Q5_0, VC_Q8_0 };
+    enum { NT = sizeof types / sizeof types[0] };
+    uint8_t *wq[NT];
+    vc_tensor w[NT];
+    float *y[NT];
+    for (int ti = 0; ti < NT; ti++) {
+        const vc_dtype t = types[ti];
+        const int span = vc_dtype_block_elems(t) == 256 ? 256 : 32;
+        const double *xr = span == 256 ? xr256 : xr32, *other = span == 256 ? xr32 : xr256;
+        const size_t rb = vc_row_bytes(t, IN);
+        wq[ti] = malloc(rb * OUT);
+        float *wd = malloc(IN * OUT * sizeof(float));
+        y[ti] = malloc(ROWS * OUT * sizeof(float));
+        for (int i = 0; i < IN * OUT; i++) wd[i] = frand(&seed);
+        for (int o = 0; o < OUT; o++) {
+            assert_int_equal(vc_quantize_row(t, wd + o * IN, wq[ti] + o * rb, IN), 0);
+            vc_dequantize_row(t, wq[ti] + o * rb, wd + o * IN, IN);
+        }
+        w[ti] = (vc_tensor){ .name = "w", .type = t, .n_dims = 2, .ne = { IN, OUT, 1, 1 }, .data = wq[ti],
+                             .nbytes = rb * OUT };
+        const vc_tensor *wp = &w[ti];
+        vc_cpu_matmul_act(1, &wp, x, ROWS, &y[ti], pool, VC_ACT_Q8);
+        double worst = 0, apart = 0;
+        for (int r = 0; r < ROWS; r++)
+            for (int o = 0; o < OUT; o++) {
+                double ref = 0, alt = 0, mag = 0;
+                for (int i = 0; i < IN; i++) {
+                    ref += (double)wd[o * IN + i] * xr[r * IN + i];
+                    alt += (double)wd[o * IN + i] * other[r * IN + i];
+                    mag += fabs((double)wd[o * IN + i] * xr[r * IN + i]);
+                }
+                const double tol = mag * IN * 0x1p-23;
+                const double e = fabs(y[ti][r * OUT + o] - ref);
+                if (e > tol)
+                    fail_msg("%s row %d col %d: %.9g vs rounded-x reference %.9g (tol %.3g)", vc_dtype_name(t), r, o,
+                             y[ti][r * OUT + o], ref, tol);
+                worst = fmax(worst, e / tol);
+                apart = fmax(apart, fabs(alt - ref) / tol);
+            }
+        assert_true(apart > 4.0);   /* the other span's reference is out of reach */
+        printf("  act8 %s (per %d): worst error / tol = %.3f; the other span's reference %.0f x tol away\n",
+               vc_dtype_name(t), span, worst, apart);
+        free(wd);
+    }
+    /* a K-quant and a 32-block matrix in one call: each as alone */
+    for (int a = 0; a < NT; a++)
+        for (int b = 0; b < NT; b++) {
+            const vc_tensor *pair[2] = { &w[a], &w[b] };
+            float *ya = malloc(ROWS * OUT * sizeof(float)), *yb = malloc(ROWS * OUT * sizeof(float));
+            float *ys[2] = { ya, yb };
+            vc_cpu_matmul_act(2, pair, x, ROWS, ys, pool, VC_ACT_Q8);
+            assert_memory_equal(ya, y[a], ROWS * OUT * sizeof(float));
+            assert_memory_equal(yb, y[b], ROWS * OUT * sizeof(float));
+            free(ya);
+            free(yb);
+        }
+    for (int ti = 0; ti < NT; ti++) {
+        free(wq[ti]);
+        free(y[ti]);
+    }
+    vc_pool_free(pool);
+    free(x);
+    free(xr32);
+    free(xr256);
+}
+
 /* the value + residual pair of an activation row: per value within the
  * documented bound of x; and vc_cpu_matmul_precise within the bound that
  * follows from it (sum over i of |w_i| * bound_i, plus float rounding of the
@@ -449,6 +558,7 @@ int main(void) {
         cmocka_unit_test(test_dots),
         cmocka_unit_test(test_qdots),
         cmocka_unit_test(test_amx),
+        cmocka_unit_test(test_matmul_act8_rounding),
         cmocka_unit_test(test_matmul_row_invariance),
         cmocka_unit_test(test_matmul_precise),
         cmocka_unit_test(test_pool),

@@ -74,6 +74,14 @@ size_t vc_cpu_qnat_bytes(int64_t n); /* the plain int8 copy of a row (AMX), 64-b
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
 /* the same, and (nat not NULL) the int8 values in order into nat[n] */
 void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat);
+/* the same with one scale per span of 32 (as above) or 256 values (n % 256
+ * == 0; llama.cpp's Q8_K rounding, which it uses against K-quant weights):
+ * every 32-value block of a span gets the span's d, s[b] as always */
+void vc_cpu_quantize_row_q8_span(const float *x, int64_t n, int span, void *dst, int8_t *nat);
+/* dst = the values of x rounded as vc_cpu_quantize_row_q8_span (q * d), as
+ * floats (n % span == 0): 8-bit activations for weights without integer
+ * kernels, dotted in float (dst may be x) */
+void vc_cpu_round_row_q8(const float *x, int64_t n, int span, float *dst);
 /* x as two quantized rows whose values add up to it (16-bit class): hi as
  * vc_cpu_quantize_row_q8_nat(x), lo the same of the residual x - hi (each
  * step one IEEE rounding, so every build gives the same bytes); per value

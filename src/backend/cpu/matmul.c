@@ -143,6 +143,8 @@ typedef struct quant_job {
     const float *x;    /* [rows][n] */
     int64_t n;
     int rows;
+    int span;          /* values per activation scale: 32, or 256 (K-quant weights under VC_ACT_Q8) */
+    float *rounded;    /* not NULL: rows rounded to 8 bits, as floats, here ([rows][n]) instead */
     int pairs;         /* row r -> quantized rows 2r (value) and 2r + 1 (residual) */
     uint8_t *qx;       /* [rows] of qb bytes */
     size_t qb;
@@ -157,9 +159,13 @@ static void quant_task(void *arg, int64_t t) {
     const quant_job *q = arg;
     const int r1 = (int)(t + 1) * QUANT_ROWS_PER_TASK < q->rows ? (int)(t + 1) * QUANT_ROWS_PER_TASK : q->rows;
     for (int r = (int)t * QUANT_ROWS_PER_TASK; r < r1; r++) {
+        if (q->rounded) {
+            vc_cpu_round_row_q8(q->x + (size_t)r * q->n, q->n, q->span, q->rounded + (size_t)r * q->n);
+            continue;
+        }
         if (!q->pairs) {
-            vc_cpu_quantize_row_q8_nat(q->x + (size_t)r * q->n, q->n, q->qx + (size_t)r * q->qb,
-                                       q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
+            vc_cpu_quantize_row_q8_span(q->x + (size_t)r * q->n, q->n, q->span, q->qx + (size_t)r * q->qb,
+                                        q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
             continue;
         }
         const size_t h = 2 * (size_t)r, l = h + 1;
@@ -185,6 +191,22 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     if (n_mats > MAX_MATS) n_mats = MAX_MATS;
     matmul_job job = { .n_mats = n_mats, .w = w, .x = x, .n_rows = n_rows, .k = vc_cpu_kernels() };
     const int64_t n_in = w[0]->ne[0];
+    /* VC_ACT_Q8 rounds as llama.cpp: per 256 values against K-quant
+     * weights, else per 32; weights without integer kernels get the rounded
+     * values as floats. Matrices that differ in this go one at a time. */
+    int span = 32, rounded = 0;
+    if (act == VC_ACT_Q8) {
+        for (int i = 0; i < n_mats; i++) {
+            const int64_t be = vc_dtype_block_elems(w[i]->type);
+            const int sp = be == 256 ? 256 : 32, ro = be > 1 && !vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
+            if (i > 0 && (sp != span || ro != rounded)) {
+                for (int j = 0; j < n_mats; j++) matmul_n(1, &w[j], x, n_rows, &y[j], pool, act);
+                return;
+            }
+            span = sp;
+            rounded = ro;
+        }
+    }
     int64_t work = 0;
     int any_q = 0, any_amx = 0;
     job.first_chunk[0] = 0;
@@ -192,10 +214,15 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
         job.first_chunk[i + 1] = job.first_chunk[i] + (w[i]->ne[1] + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
         work += (int64_t)n_rows * w[i]->ne[1] * w[i]->ne[0];
         job.use_q[i] = act != VC_ACT_FLOAT && vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
-        /* Q8_0 weights get value + residual pairs: with one 8-bit row the
-         * Q8_0 models of tests/test_forward.c flip an argmax against
-         * transformers (a Q8_0 file is one that asked for accuracy) */
-        if (job.use_q[i] && w[i]->type == VC_Q8_0 && act == VC_ACT_AUTO) precise = 1;
+        /* Q8_0, Q5_0, Q5_1 weights get value + residual pairs: with one
+         * 8-bit row the Q8_0 models of tests/test_forward.c flip an argmax
+         * against transformers (a Q8_0 file is one that asked for accuracy),
+         * and one 8-bit row on the Q5_0/Q5_1 tensors of SmolLM2's K mixes
+         * costs 0.6% PPL and turns its q3k answer to "What is the capital
+         * of France?" from Paris to Versailles; pairs keep the float PPL */
+        if (job.use_q[i] && act == VC_ACT_AUTO &&
+            (w[i]->type == VC_Q8_0 || w[i]->type == VC_Q5_0 || w[i]->type == VC_Q5_1))
+            precise = 1;
         job.use_amx[i] = job.use_q[i] && job.k >= VC_KERNELS_AMX && n_rows >= 16 &&
                          vc_cpu_amx_supported(w[i]->type, n_in);
         any_q |= job.use_q[i];
@@ -204,6 +231,31 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     }
     /* tiny problems are not worth waking the workers */
     vc_pool *run_pool = work < 65536 ? NULL : pool;
+    if (rounded) { /* VC_ACT_Q8 without integer kernels: rounded float rows in the scratch */
+        _Alignas(64) float stack_rows[STACK_QBUF / sizeof(float)];
+        size_t cap = 0;
+        float *buf = vc_pool_scratch(pool, &cap);
+        const size_t row_need = (size_t)n_in * sizeof(float);
+        if (cap < sizeof stack_rows && cap < row_need * (size_t)n_rows) {
+            buf = stack_rows;
+            cap = sizeof stack_rows;
+        }
+        const int rows_per = cap / row_need < (size_t)n_rows ? (int)(cap / row_need) : n_rows;
+        if (rows_per > 0) {
+            for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
+                const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
+                quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .span = span, .rounded = buf };
+                vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
+                            (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);
+                job.x = buf;
+                job.n_rows = g;
+                for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];
+                vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
+            }
+            return;
+        }
+        /* a row wider than every buffer (n_in > 8192 without a pool): float activations */
+    }
     if (!any_q) {
         vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
         return;
@@ -236,7 +288,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     job.nat_stride = nat;
     for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
         const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .pairs = precise, .qx = buf,
+        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .span = span, .pairs = precise, .qx = buf,
                          .qb = qb, .qnat = qnat, .nat = nat };
         vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
                     (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);

@@ -45,22 +45,26 @@ float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b) { return qrow_s(row, 
  * any vectorization the compiler chooses gives the same bytes. */
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst) { vc_cpu_quantize_row_q8_nat(x, n, dst, NULL); }
 
-/* one 32-value block: q = round(x / d), d = max|x| / 127 (all 0 for an
- * all-zero block); returns d, *sum = sum of q */
-static float quant_block(const float *xb, int8_t qb[32], int *sum) {
+/* len values sharing one scale (a 32-value block, or with spans of 256 a
+ * super-block, as llama.cpp's Q8_K): q = round(x / d), d = max|x| / 127
+ * (all 0 when every x is 0); returns d */
+static float quant_span(const float *xb, int len, int8_t *qb) {
     float amax = 0.0f;
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < len; i++) {
         const float a = fabsf(xb[i]);
         amax = a > amax ? a : amax;
     }
     const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    *sum = 0;
-    for (int i = 0; i < 32; i++) {
-        const int v = (int)nearbyintf(xb[i] * id);
-        qb[i] = (int8_t)v;
-        *sum += v;
-    }
+    for (int i = 0; i < len; i++) qb[i] = (int8_t)(int)nearbyintf(xb[i] * id);
     return amax / 127.0f;
+}
+
+/* one 32-value block; *sum = sum of q */
+static float quant_block(const float *xb, int8_t qb[32], int *sum) {
+    const float d = quant_span(xb, 32, qb);
+    *sum = 0;
+    for (int i = 0; i < 32; i++) *sum += qb[i];
+    return d;
 }
 
 /* block b of a quantized row (layout at the top), and of its plain copy */
@@ -80,14 +84,40 @@ static void store_block(void *dst, int8_t *nat, int64_t n, int64_t b, const int8
 }
 
 void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat) {
+    vc_cpu_quantize_row_q8_span(x, n, 32, dst, nat);
+}
+
+void vc_cpu_quantize_row_q8_span(const float *x, int64_t n, int span, void *dst, int8_t *nat) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
+    int8_t q[256];
+    float d = 0.0f;
     for (int64_t b = 0; b < 8 * ng; b++) {
         int8_t qb[32] = { 0 };
         int sum = 0;
-        const float db = b < nb ? quant_block(x + 32 * b, qb, &sum) : 0.0f;
+        float db = 0.0f;
+        if (b < nb) {
+            if (span == 32) {
+                db = quant_block(x + 32 * b, qb, &sum);
+            } else { /* span 256: the super-block's q at its first block */
+                if (b % 8 == 0) d = quant_span(x + 32 * b, 256, q);
+                memcpy(qb, q + 32 * (b % 8), 32);
+                for (int i = 0; i < 32; i++) sum += qb[i];
+                db = d;
+            }
+        }
         store_block(dst, nat, n, b, qb, db, sum);
     }
 }
+
+void vc_cpu_round_row_q8(const float *x, int64_t n, int span, float *dst) {
+    int8_t q[256];
+    for (int64_t b = 0; b < n; b += span) {
+        const float d = quant_span(x + b, span, q);
+        for (int i = 0; i < span; i++) dst[b + i] = (float)q[i] * d;
+    }
+}
+
+
 
 void vc_cpu_quantize_row_q8_pair(const float *x, int64_t n, void *hi, int8_t *nat_hi, void *lo, int8_t *nat_lo) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
