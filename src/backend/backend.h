@@ -56,7 +56,8 @@ void vc_cpu_dot_rows_portable(vc_dtype t, const void *w_row, const float *x, int
  * VLLMC_KERNELS=portable|avx2|avx512:
  *   portable  plain C dots over float activations (vc_cpu_dot_rows_portable)
  *   avx2      AVX2 float dots (dot.c; -march builds) and, for Q8_0, Q4_0,
- *             Q4_1, Q4_K, Q6_K weights, 8-bit activations with AVX2 integer dots
+ *             Q4_1, Q5_0, Q5_1, Q4_K, Q6_K weights, 8-bit activations with
+ *             AVX2 integer dots
  *   avx512    the same with AVX-512 VNNI integer dots (bitwise equal to avx2)
  *   amx       avx512, plus AMX tile products for whole 16 x 16 tiles of
  *             (activation rows x output rows): bitwise equal again */
@@ -121,8 +122,12 @@ void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_
 /* How a matmul's activation rows enter the integer kernels (types with
  * them, at the avx2 / avx512 / amx levels; portable and other types always
  * take float activations):
- *   VC_ACT_AUTO   one 8-bit row each; Q8_0 matrices as value + residual pairs
- *   VC_ACT_Q8     one 8-bit row each, Q8_0 too (llama.cpp's numerics)
+ *   VC_ACT_AUTO   one 8-bit row each; Q8_0, Q5_0, Q5_1 matrices as value +
+ *                 residual pairs
+ *   VC_ACT_Q8     llama.cpp's numerics: one 8-bit row each, one scale per 32
+ *                 values, per 256 against K-quant weights (Q8_K); block types
+ *                 without integer kernels (Q2_K, Q3_K, Q5_K, any type at
+ *                 portable) get the rounded values as floats
  *   VC_ACT_PAIRS  value + residual pairs (vc_cpu_matmul_precise)
  *   VC_ACT_FLOAT  float activations (vc_cpu_matmul_float_act) */
 typedef enum { VC_ACT_AUTO = 0, VC_ACT_Q8, VC_ACT_PAIRS, VC_ACT_FLOAT } vc_act;
@@ -134,7 +139,7 @@ void vc_cpu_matmul_act(int n_mats, const vc_tensor *const *w, const float *x, in
 /* vc_cpu_matmul with each activation row as a pair of 8-bit rows, value and
  * residual (vc_cpu_quantize_row_q8_pair), both through the integer kernels
  * and the outputs added: twice the integer work, per-value error <= block
- * max / 64516. Q8_0 matrices always go this way (vc_cpu_matmul included).
+ * max / 64516. Q8_0, Q5_0, Q5_1 matrices go this way in vc_cpu_matmul too.
  * Types without integer kernels, and portable, use float activations. */
 void vc_cpu_matmul_precise(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool);
 /* vc_cpu_matmul with float activations at every kernel level (the float dots

@@ -6,13 +6,14 @@
  * however rows are grouped or threads split (batch invariance).
  *
  * Kernels (vc_cpu_kernels, env VLLMC_KERNELS): at the avx2 / avx512 / amx
- * levels, matrices of Q8_0, Q4_0, Q4_1, Q4_K, Q6_K get the activation rows
- * quantized once per call (each row by itself: the same bytes alone or
- * batched) and integer dots (AMX tiles for whole 16 x 16 tiles): one 8-bit
- * row each, or for vc_cpu_matmul_precise and Q8_0 matrices a pair (value,
- * residual) whose two outputs are added; other types and
- * vc_cpu_matmul_float_act use the float dots of dot.c; portable uses the
- * plain C dots for everything.
+ * levels, matrices of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K get the
+ * activation rows quantized once per call (each row by itself: the same
+ * bytes alone or batched) and integer dots (AMX tiles for whole 16 x 16
+ * tiles): one 8-bit row each, or for vc_cpu_matmul_precise and Q8_0 / Q5_0 /
+ * Q5_1 matrices a pair (value, residual) whose two outputs are added; other
+ * types and vc_cpu_matmul_float_act use the float dots of dot.c; portable
+ * uses the plain C dots for everything. VC_ACT_Q8 (--act8) rounds as
+ * llama.cpp instead (backend.h).
  * vc_cpu_matmul_act runs several matrices sharing the input (q/k/v, gate/up) in
  * one parallel region: one fork/join instead of several. */
 #include "backend/backend.h"

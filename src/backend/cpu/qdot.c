@@ -1,7 +1,8 @@
 /* Quantized-activation dot products: an activation row is quantized to 8 bits
  * per 32-value block (vc_cpu_quantize_row_q8, the same way for every kernel
- * level), and a weight row of Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q6_K is dotted with
- * it in integers (exact per block), one float multiply-add per block.
+ * level; or with one scale per 256 values, vc_cpu_quantize_row_q8_span), and
+ * a weight row of Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q6_K is dotted
+ * with it in integers (exact per block), one float multiply-add per block.
  * Two builds of the same kernels (qdot_kernels.h): AVX2 (vpmaddubsw +
  * vpmaddwd) and AVX-512 VNNI (vpdpbusd on 256-bit vectors); they give the
  * same bits. The functions carry their own target attributes, so they exist
@@ -294,12 +295,36 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
     amx_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
-    cfg.rows[0] = 16; cfg.colsb[0] = 64;                 /* C (and C of the second halves, Q6_K) */
-    cfg.rows[3] = 16; cfg.colsb[3] = 64;
-    cfg.rows[1] = 16; cfg.colsb[1] = q6 ? 16 : 32;       /* A */
-    cfg.rows[2] = q6 ? 4 : 8; cfg.colsb[2] = 64;         /* B */
+    /* two sets, even and odd blocks: C (and C of the second halves, Q6_K),
+     * A, B = tiles 0, 3, 1, 2 and 4, 5, 6, 7 */
+    for (int c = 0; c < 2; c++) {
+        const int tc = 4 * c, tc2 = 3 + 2 * c, ta = 1 + 5 * c, tb = 2 + 5 * c;
+        cfg.rows[tc] = 16; cfg.colsb[tc] = 64;
+        cfg.rows[tc2] = 16; cfg.colsb[tc2] = 64;
+        cfg.rows[ta] = 16; cfg.colsb[ta] = q6 ? 16 : 32;
+        cfg.rows[tb] = q6 ? 4 : 8; cfg.colsb[tb] = 64;
+    }
     _tile_loadconfig(&cfg);
     int32_t ct[2][16][16] __attribute__((aligned(64)));
+    /* block k's products into tile C (Q6_K: halves into C and C2) from A, B */
+#define AMX_ISSUE(k, C, C2, A, B)                                   \
+    do {                                                            \
+        _tile_zero(C);                                              \
+        _tile_loadd(A, a + 32 * (k), nat_stride);                   \
+        _tile_loadd(B, bt[k][0], 64);                               \
+        _tile_dpbssd(C, A, B);                                      \
+        if (q6) {                                                   \
+            _tile_zero(C2);                                         \
+            _tile_loadd(A, a + 32 * (k) + 16, nat_stride);          \
+            _tile_loadd(B, bt[k][4], 64);                           \
+            _tile_dpbssd(C2, A, B);                                 \
+        }                                                           \
+    } while (0)
+#define AMX_STORE(C, C2)                                            \
+    do {                                                            \
+        _tile_stored(C, ct[0], 64);                                 \
+        if (q6) _tile_stored(C2, ct[1], 64);                        \
+    } while (0)
     __m512 acc[16][8], accm[16][8], tail[16];
     for (int m0 = 0; m0 < nr; m0 += 16) {
         const int8_t *a = qnat + (size_t)m0 * nat_stride;
@@ -307,23 +332,18 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
             tail[m] = _mm512_setzero_ps();
             for (int l = 0; l < 8; l++) acc[m][l] = accm[m][l] = _mm512_setzero_ps();
         }
+        /* block k + 1's tile products are issued before block k's results
+         * are stored and used (the tile unit works while the float part
+         * runs: a store right after its product stalled on its latency) */
+        if (nb > 0) AMX_ISSUE(0, 0, 3, 1, 2);
         for (int64_t k = 0; k < nb; k++) {
-            _tile_zero(0);
-            if (q6) {
-                _tile_zero(3);
-                _tile_loadd(1, a + 32 * k, nat_stride);
-                _tile_loadd(2, bt[k][0], 64);
-                _tile_dpbssd(0, 1, 2);
-                _tile_loadd(1, a + 32 * k + 16, nat_stride);
-                _tile_loadd(2, bt[k][4], 64);
-                _tile_dpbssd(3, 1, 2);
-                _tile_stored(3, ct[1], 64);
+            if (k % 2 == 0) {
+                if (k + 1 < nb) AMX_ISSUE(k + 1, 4, 5, 6, 7);
+                AMX_STORE(0, 3);
             } else {
-                _tile_loadd(1, a + 32 * k, nat_stride);
-                _tile_loadd(2, bt[k][0], 64);
-                _tile_dpbssd(0, 1, 2);
+                if (k + 1 < nb) AMX_ISSUE(k + 1, 0, 3, 1, 2);
+                AMX_STORE(4, 5);
             }
-            _tile_stored(0, ct[0], 64);
             const __m512 wdv = _mm512_load_ps(wd16[k]), wmv = _mm512_load_ps(wm16[k]);
             const int lane = (int)(k % 8);
             const int64_t seg0 = k / SEG * SEG, ns = nb - seg0 < SEG ? nb - seg0 : SEG;
@@ -358,6 +378,8 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
         }
     }
     _tile_release();
+#undef AMX_ISSUE
+#undef AMX_STORE
 }
 
 #pragma GCC pop_options
