@@ -266,57 +266,92 @@ static void test_matmul_row_invariance(void **state) {
 }
 
 /* VC_ACT_Q8 (--act8, llama.cpp's numerics): activations rounded to 8 bits
- * with one scale per 256 values against K-quant weights (llama.cpp's Q8_K),
- * per 32 against the others (Q8_0 / Q8_1), whether the weights have integer
- * kernels or take the rounded values as floats; checked against a double
- * product of the dequantized weights with x rounded by that rule here. The
- * two spans differ by far more than the float tolerance (an outlier per 256
- * coarsens the other 7 blocks' scales), so the wrong span fails. Matrices
- * of different kinds in one call give what they give alone. */
-static void round_ref(const float *x, int n, int span, double *dst) {
+ * as llama.cpp rounds them: one f32 scale per 256 values against K-quant
+ * weights (its Q8_K), per 32 values with the scale d and the scaled sum s
+ * stored as f16 against the others (its Q8_0 / Q8_1), whether the weights
+ * have integer kernels or take the rounded values as floats; checked against
+ * a double product of the dequantized weights with x rounded by that rule
+ * here (Q4_1 / Q5_1 on the integer kernels: their m times the f16 s, as
+ * llama.cpp's dot; the portable level's rounded floats carry no s). The
+ * rules differ by far more than the float tolerance (an outlier per 256
+ * coarsens the other 7 blocks' scales; f16 scales move every block), so the
+ * wrong rule fails. Matrices of different kinds in one call give what they
+ * give alone. */
+static float f16r(float v) { return vc_f16_to_f32(vc_f32_to_f16(v)); }
+
+/* x rounded per span (32 or 256), d as f16 if f16; corr[b] = s[b] - d[b] *
+ * sum q of block b (nonzero only for f16: s is rounded from the f32 d) */
+static void round_ref(const float *x, int n, int span, int f16, double *dst, double *corr) {
     for (int b = 0; b < n; b += span) {
         float amax = 0;
         for (int i = 0; i < span; i++) amax = fmaxf(amax, fabsf(x[b + i]));
-        const float id = amax > 0 ? 127.0f / amax : 0.0f, d = amax / 127.0f;
-        for (int i = 0; i < span; i++) dst[b + i] = (double)nearbyintf(x[b + i] * id) * d;
+        const float id = amax > 0 ? 127.0f / amax : 0.0f, d = amax / 127.0f, ds = f16 ? f16r(d) : d;
+        int sum = 0;
+        for (int i = 0; i < span; i++) {
+            const int q = (int)nearbyintf(x[b + i] * id);
+            dst[b + i] = (double)q * ds;
+            sum += q;
+        }
+        if (span == 32) corr[b / 32] = f16 ? (double)f16r(d * (float)sum) - (double)ds * sum : 0.0;
     }
 }
 
 static void test_matmul_act8_rounding(void **state) {
     (void)state;
-    enum { IN = 512, OUT = 24, ROWS = 18 };
+    /* float error allowed: TOL_ROUNDINGS roundings of the sum of |terms|
+     * (a lane's IN / 8 multiply-adds, the block products, the lane sums and
+     * the weights' decoding, with room to spare) */
+    enum { IN = 512, OUT = 24, ROWS = 18, NB = IN / 32, TOL_ROUNDINGS = IN / 8 + 16 };
     unsigned seed = 29;
     float *x = malloc(ROWS * IN * sizeof(float));
     for (int i = 0; i < ROWS * IN; i++) x[i] = frand(&seed) * (i % 211 == 0 ? 40.0f : 1.0f);
-    /* the span quantizer: one d per 256, every value within d / 2 */
+    /* the Q8_K rule: one d per 256, every value within d / 2 */
     uint8_t *qr = malloc(vc_cpu_qrow_bytes(IN));
-    vc_cpu_quantize_row_q8_span(x, IN, 256, qr, NULL);
-    for (int b = 0; b < IN / 32; b++) {
+    vc_cpu_quantize_row_q8_rule(x, IN, VC_Q8_RULE_K, qr, NULL);
+    for (int b = 0; b < NB; b++) {
         assert_true(vc_cpu_qrow_d(qr, IN, b) == vc_cpu_qrow_d(qr, IN, b / 8 * 8));
         for (int i = 32 * b; i < 32 * b + 32; i++)
             assert_true(fabsf(vc_cpu_qrow_q(qr, IN, i) * vc_cpu_qrow_d(qr, IN, b) - x[i]) <=
                         0.5f * vc_cpu_qrow_d(qr, IN, b) * 1.0001f);
     }
+    /* the f16 rule: the q of the f32 rule, d and s rounded to f16 */
+    uint8_t *q32 = malloc(vc_cpu_qrow_bytes(IN));
+    vc_cpu_quantize_row_q8_rule(x, IN, VC_Q8_RULE_F16, qr, NULL);
+    vc_cpu_quantize_row_q8(x, IN, q32);
+    for (int b = 0; b < NB; b++) {
+        assert_true(vc_cpu_qrow_d(qr, IN, b) == f16r(vc_cpu_qrow_d(q32, IN, b)));
+        assert_true(vc_cpu_qrow_s(qr, IN, b) == f16r(vc_cpu_qrow_s(q32, IN, b)));
+        for (int i = 32 * b; i < 32 * b + 32; i++) assert_int_equal(vc_cpu_qrow_q(qr, IN, i), vc_cpu_qrow_q(q32, IN, i));
+    }
     free(qr);
-    double *xr32 = malloc(ROWS * IN * sizeof(double)), *xr256 = malloc(ROWS * IN * sizeof(double));
+    free(q32);
+    double *xr16 = malloc(ROWS * IN * sizeof(double)), *xrk = malloc(ROWS * IN * sizeof(double));
+    double *xr32 = malloc(ROWS * IN * sizeof(double));
+    double corr16[ROWS][NB], corr0[ROWS][NB];
     for (int r = 0; r < ROWS; r++) {
-        round_ref(x + r * IN, IN, 32, xr32 + r * IN);
-        round_ref(x + r * IN, IN, 256, xr256 + r * IN);
+        round_ref(x + r * IN, IN, 32, 1, xr16 + r * IN, corr16[r]);
+        round_ref(x + r * IN, IN, 32, 0, xr32 + r * IN, corr0[r]);
+        round_ref(x + r * IN, IN, 256, 0, xrk + r * IN, corr0[r]);
     }
     vc_pool *pool = NULL;
     vc_error err;
     assert_int_equal(vc_pool_create(&pool, 2, &err), 0);
     assert_int_equal(vc_pool_reserve(pool, 2 * (size_t)ROWS * (vc_cpu_qrow_bytes(IN) + vc_cpu_qnat_bytes(IN)),
                                      &err), 0);
-    const vc_dtype types[] = { VC_Q4_K, VC_Q6_K, VC_Q5_K, VC_Q3_K, VC_Q2_K, VC_Q4_0, VC_Q4_1, VC_Q5_0, VC_Q8_0 };
+    const vc_dtype types[] = { VC_Q4_K, VC_Q6_K, VC_Q5_K, VC_Q3_K, VC_Q2_K, VC_Q4_0, VC_Q4_1, VC_Q5_0, VC_Q5_1,
+                               VC_Q8_0 };
     enum { NT = sizeof types / sizeof types[0] };
     uint8_t *wq[NT];
     vc_tensor w[NT];
     float *y[NT];
     for (int ti = 0; ti < NT; ti++) {
         const vc_dtype t = types[ti];
-        const int span = vc_dtype_block_elems(t) == 256 ? 256 : 32;
-        const double *xr = span == 256 ? xr256 : xr32, *other = span == 256 ? xr32 : xr256;
+        const int k_rule = vc_dtype_block_elems(t) == 256;
+        /* Q4_1 / Q5_1 on the integer kernels: m times llama.cpp's f16 s; on
+         * the rounded floats (portable) m meets the rounded values' sum */
+        const int has_m = (t == VC_Q4_1 || t == VC_Q5_1) && vc_cpu_qdot_supported(vc_cpu_kernels(), t, IN);
+        const double *xr = k_rule ? xrk : xr16;
+        const double *others[2] = { k_rule ? xr16 : xrk, xr32 };   /* the other rules' inputs */
         const size_t rb = vc_row_bytes(t, IN);
         wq[ti] = malloc(rb * OUT);
         float *wd = malloc(IN * OUT * sizeof(float));
@@ -330,26 +365,43 @@ static void test_matmul_act8_rounding(void **state) {
                              .nbytes = rb * OUT };
         const vc_tensor *wp = &w[ti];
         vc_cpu_matmul_act(1, &wp, x, ROWS, &y[ti], pool, VC_ACT_Q8);
-        double worst = 0, apart = 0;
+        double worst = 0;
         for (int r = 0; r < ROWS; r++)
             for (int o = 0; o < OUT; o++) {
-                double ref = 0, alt = 0, mag = 0;
+                double ref = 0, alt[2] = { 0, 0 }, mag = 0;
                 for (int i = 0; i < IN; i++) {
                     ref += (double)wd[o * IN + i] * xr[r * IN + i];
-                    alt += (double)wd[o * IN + i] * other[r * IN + i];
+                    for (int a = 0; a < 2; a++) alt[a] += (double)wd[o * IN + i] * others[a][r * IN + i];
                     mag += fabs((double)wd[o * IN + i] * xr[r * IN + i]);
                 }
-                const double tol = mag * IN * 0x1p-23;
+                if (has_m) /* m * s with llama.cpp's f16 s (block bytes: f16 d, f16 m, ...) */
+                    for (int b = 0; b < NB; b++) {
+                        uint16_t m;
+                        memcpy(&m, wq[ti] + o * rb + b * vc_dtype_block_bytes(t) + 2, 2);
+                        ref += (double)vc_f16_to_f32(m) * corr16[r][b];
+                    }
+                const double tol = mag * TOL_ROUNDINGS * 0x1p-23;
                 const double e = fabs(y[ti][r * OUT + o] - ref);
                 if (e > tol)
                     fail_msg("%s row %d col %d: %.9g vs rounded-x reference %.9g (tol %.3g)", vc_dtype_name(t), r, o,
                              y[ti][r * OUT + o], ref, tol);
                 worst = fmax(worst, e / tol);
-                apart = fmax(apart, fabs(alt - ref) / tol);
             }
-        assert_true(apart > 4.0);   /* the other span's reference is out of reach */
-        printf("  act8 %s (per %d): worst error / tol = %.3f; the other span's reference %.0f x tol away\n",
-               vc_dtype_name(t), span, worst, apart);
+        /* the other rules' references: some output is out of reach of each */
+        double reach[2] = { 0, 0 };
+        for (int r = 0; r < ROWS; r++)
+            for (int o = 0; o < OUT; o++) {
+                double ref = 0, alt[2] = { 0, 0 }, mag = 0;
+                for (int i = 0; i < IN; i++) {
+                    ref += (double)wd[o * IN + i] * xr[r * IN + i];
+                    for (int a = 0; a < 2; a++) alt[a] += (double)wd[o * IN + i] * others[a][r * IN + i];
+                    mag += fabs((double)wd[o * IN + i] * xr[r * IN + i]);
+                }
+                for (int a = 0; a < 2; a++) reach[a] = fmax(reach[a], fabs(alt[a] - ref) / (mag * TOL_ROUNDINGS * 0x1p-23));
+            }
+        printf("  act8 %s (%s): worst error / tol = %.3f; the other rules' references up to %.0f and %.0f x tol away\n",
+               vc_dtype_name(t), k_rule ? "Q8_K" : "Q8_0/Q8_1, f16 scales", worst, reach[0], reach[1]);
+        assert_true(reach[0] > 4.0 && reach[1] > 4.0);
         free(wd);
     }
     /* a K-quant and a 32-block matrix in one call: each as alone */
@@ -370,8 +422,9 @@ static void test_matmul_act8_rounding(void **state) {
     }
     vc_pool_free(pool);
     free(x);
+    free(xr16);
     free(xr32);
-    free(xr256);
+    free(xrk);
 }
 
 /* the value + residual pair of an activation row: per value within the

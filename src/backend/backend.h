@@ -75,14 +75,19 @@ size_t vc_cpu_qnat_bytes(int64_t n); /* the plain int8 copy of a row (AMX), 64-b
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
 /* the same, and (nat not NULL) the int8 values in order into nat[n] */
 void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat);
-/* the same with one scale per span of 32 (as above) or 256 values (n % 256
- * == 0; llama.cpp's Q8_K rounding, which it uses against K-quant weights):
- * every 32-value block of a span gets the span's d, s[b] as always */
-void vc_cpu_quantize_row_q8_span(const float *x, int64_t n, int span, void *dst, int8_t *nat);
-/* dst = the values of x rounded as vc_cpu_quantize_row_q8_span (q * d), as
- * floats (n % span == 0): 8-bit activations for weights without integer
- * kernels, dotted in float (dst may be x) */
-void vc_cpu_round_row_q8(const float *x, int64_t n, int span, float *dst);
+/* How vc_cpu_quantize_row_q8_rule rounds a row (q = round(x / d), d = max|x| / 127):
+ *   VC_Q8_RULE_F32  one scale per 32 values, d and s = d * sum q as f32 (the above)
+ *   VC_Q8_RULE_F16  the same q, then d and s rounded to f16, as llama.cpp
+ *                   stores its Q8_0 / Q8_1 activation blocks (s from the f32 d)
+ *   VC_Q8_RULE_K    one f32 scale per 256 values (n % 256 == 0), llama.cpp's
+ *                   Q8_K for K-quant weights: every 32-value block of a
+ *                   super-block gets its d, s as in VC_Q8_RULE_F32 */
+typedef enum { VC_Q8_RULE_F32 = 0, VC_Q8_RULE_F16, VC_Q8_RULE_K } vc_q8_rule;
+void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat);
+/* dst = the values q * d of x rounded by rule, as floats (dst may be x):
+ * 8-bit activations for weights without integer kernels, dotted in float
+ * (an offset m then meets the sum of these values, not an f16 s) */
+void vc_cpu_round_row_q8(const float *x, int64_t n, vc_q8_rule rule, float *dst);
 /* x as two quantized rows whose values add up to it (16-bit class): hi as
  * vc_cpu_quantize_row_q8_nat(x), lo the same of the residual x - hi (each
  * step one IEEE rounding, so every build gives the same bytes); per value
@@ -124,8 +129,8 @@ void vc_cpu_matmul(const vc_tensor *w, const float *x, int n_rows, float *y, vc_
  * take float activations):
  *   VC_ACT_AUTO   one 8-bit row each; Q8_0, Q5_0, Q5_1 matrices as value +
  *                 residual pairs
- *   VC_ACT_Q8     llama.cpp's numerics: one 8-bit row each, one scale per 32
- *                 values, per 256 against K-quant weights (Q8_K); block types
+ *   VC_ACT_Q8     llama.cpp's numerics: one 8-bit row each, rounded as
+ *                 VC_Q8_RULE_F16 (Q8_0 / Q8_1), VC_Q8_RULE_K against K-quant weights; block types
  *                 without integer kernels (Q2_K, Q3_K, Q5_K, any type at
  *                 portable) get the rounded values as floats
  *   VC_ACT_PAIRS  value + residual pairs (vc_cpu_matmul_precise)

@@ -144,7 +144,7 @@ typedef struct quant_job {
     const float *x;    /* [rows][n] */
     int64_t n;
     int rows;
-    int span;          /* values per activation scale: 32, or 256 (K-quant weights under VC_ACT_Q8) */
+    vc_q8_rule rule;   /* how rows are rounded (VC_Q8_RULE_F32 but under VC_ACT_Q8) */
     float *rounded;    /* not NULL: rows rounded to 8 bits, as floats, here ([rows][n]) instead */
     int pairs;         /* row r -> quantized rows 2r (value) and 2r + 1 (residual) */
     uint8_t *qx;       /* [rows] of qb bytes */
@@ -161,11 +161,11 @@ static void quant_task(void *arg, int64_t t) {
     const int r1 = (int)(t + 1) * QUANT_ROWS_PER_TASK < q->rows ? (int)(t + 1) * QUANT_ROWS_PER_TASK : q->rows;
     for (int r = (int)t * QUANT_ROWS_PER_TASK; r < r1; r++) {
         if (q->rounded) {
-            vc_cpu_round_row_q8(q->x + (size_t)r * q->n, q->n, q->span, q->rounded + (size_t)r * q->n);
+            vc_cpu_round_row_q8(q->x + (size_t)r * q->n, q->n, q->rule, q->rounded + (size_t)r * q->n);
             continue;
         }
         if (!q->pairs) {
-            vc_cpu_quantize_row_q8_span(q->x + (size_t)r * q->n, q->n, q->span, q->qx + (size_t)r * q->qb,
+            vc_cpu_quantize_row_q8_rule(q->x + (size_t)r * q->n, q->n, q->rule, q->qx + (size_t)r * q->qb,
                                         q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
             continue;
         }
@@ -193,18 +193,21 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     matmul_job job = { .n_mats = n_mats, .w = w, .x = x, .n_rows = n_rows, .k = vc_cpu_kernels() };
     const int64_t n_in = w[0]->ne[0];
     /* VC_ACT_Q8 rounds as llama.cpp: per 256 values against K-quant
-     * weights, else per 32; weights without integer kernels get the rounded
-     * values as floats. Matrices that differ in this go one at a time. */
-    int span = 32, rounded = 0;
+     * weights (Q8_K), else per 32 with f16 scales (Q8_0 / Q8_1); weights
+     * without integer kernels get the rounded values as floats. Matrices
+     * that differ in this go one at a time. */
+    vc_q8_rule rule = VC_Q8_RULE_F32;
+    int rounded = 0;
     if (act == VC_ACT_Q8) {
         for (int i = 0; i < n_mats; i++) {
             const int64_t be = vc_dtype_block_elems(w[i]->type);
-            const int sp = be == 256 ? 256 : 32, ro = be > 1 && !vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
-            if (i > 0 && (sp != span || ro != rounded)) {
+            const vc_q8_rule ru = be == 256 ? VC_Q8_RULE_K : VC_Q8_RULE_F16;
+            const int ro = be > 1 && !vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
+            if (i > 0 && (ru != rule || ro != rounded)) {
                 for (int j = 0; j < n_mats; j++) matmul_n(1, &w[j], x, n_rows, &y[j], pool, act);
                 return;
             }
-            span = sp;
+            rule = ru;
             rounded = ro;
         }
     }
@@ -245,7 +248,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
         if (rows_per > 0) {
             for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
                 const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-                quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .span = span, .rounded = buf };
+                quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .rule = rule, .rounded = buf };
                 vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
                             (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);
                 job.x = buf;
@@ -289,7 +292,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     job.nat_stride = nat;
     for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
         const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .span = span, .pairs = precise, .qx = buf,
+        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .rule = rule, .pairs = precise, .qx = buf,
                          .qb = qb, .qnat = qnat, .nat = nat };
         vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
                     (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);

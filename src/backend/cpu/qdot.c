@@ -1,6 +1,6 @@
 /* Quantized-activation dot products: an activation row is quantized to 8 bits
  * per 32-value block (vc_cpu_quantize_row_q8, the same way for every kernel
- * level; or with one scale per 256 values, vc_cpu_quantize_row_q8_span), and
+ * level; or by llama.cpp's rules, vc_cpu_quantize_row_q8_rule), and
  * a weight row of Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q6_K is dotted
  * with it in integers (exact per block), one float multiply-add per block.
  * Two builds of the same kernels (qdot_kernels.h): AVX2 (vpmaddubsw +
@@ -68,8 +68,9 @@ static float quant_block(const float *xb, int8_t qb[32], int *sum) {
     return d;
 }
 
-/* block b of a quantized row (layout at the top), and of its plain copy */
-static void store_block(void *dst, int8_t *nat, int64_t n, int64_t b, const int8_t qb[32], float db, int sum) {
+/* block b of a quantized row (layout at the top), and of its plain copy;
+ * its d and s as given */
+static void store_block(void *dst, int8_t *nat, int64_t n, int64_t b, const int8_t qb[32], float db, float sb) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
     int8_t *q = dst;
     float *d = (float *)((uint8_t *)dst + 256 * ng), *s = d + 8 * ng;
@@ -81,44 +82,52 @@ static void store_block(void *dst, int8_t *nat, int64_t n, int64_t b, const int8
     }
     if (nat && b < nb) memcpy(nat + 32 * b, qb, 32);
     d[b] = db;
-    s[b] = db * (float)sum;
+    s[b] = sb;
 }
+
+static inline float f16_round(float v) { return vc_f16_to_f32(vc_f32_to_f16(v)); }
 
 void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat) {
-    vc_cpu_quantize_row_q8_span(x, n, 32, dst, nat);
+    vc_cpu_quantize_row_q8_rule(x, n, VC_Q8_RULE_F32, dst, nat);
 }
 
-void vc_cpu_quantize_row_q8_span(const float *x, int64_t n, int span, void *dst, int8_t *nat) {
+void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
     int8_t q[256];
     float d = 0.0f;
     for (int64_t b = 0; b < 8 * ng; b++) {
         int8_t qb[32] = { 0 };
         int sum = 0;
-        float db = 0.0f;
+        float db = 0.0f, sb = 0.0f;
         if (b < nb) {
-            if (span == 32) {
+            if (rule != VC_Q8_RULE_K) {
                 db = quant_block(x + 32 * b, qb, &sum);
-            } else { /* span 256: the super-block's q at its first block */
+                sb = db * (float)sum;
+                if (rule == VC_Q8_RULE_F16) { /* as llama.cpp stores them: s from the f32 d */
+                    sb = f16_round(sb);
+                    db = f16_round(db);
+                }
+            } else { /* the super-block's q, at its first block */
                 if (b % 8 == 0) d = quant_span(x + 32 * b, 256, q);
                 memcpy(qb, q + 32 * (b % 8), 32);
                 for (int i = 0; i < 32; i++) sum += qb[i];
                 db = d;
+                sb = db * (float)sum;
             }
         }
-        store_block(dst, nat, n, b, qb, db, sum);
+        store_block(dst, nat, n, b, qb, db, sb);
     }
 }
 
-void vc_cpu_round_row_q8(const float *x, int64_t n, int span, float *dst) {
+void vc_cpu_round_row_q8(const float *x, int64_t n, vc_q8_rule rule, float *dst) {
+    const int span = rule == VC_Q8_RULE_K ? 256 : 32;
     int8_t q[256];
     for (int64_t b = 0; b < n; b += span) {
-        const float d = quant_span(x + b, span, q);
+        float d = quant_span(x + b, span, q);
+        if (rule == VC_Q8_RULE_F16) d = f16_round(d);
         for (int i = 0; i < span; i++) dst[b + i] = (float)q[i] * d;
     }
 }
-
-
 
 void vc_cpu_quantize_row_q8_pair(const float *x, int64_t n, void *hi, int8_t *nat_hi, void *lo, int8_t *nat_lo) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
@@ -133,8 +142,8 @@ void vc_cpu_quantize_row_q8_pair(const float *x, int64_t n, void *hi, int8_t *na
             for (int i = 0; i < 32; i++) r[i] = xb[i] - dh * (float)qh[i]; /* two roundings, no fma (ISO C) */
             dl = quant_block(r, ql, &sl);
         }
-        store_block(hi, nat_hi, n, b, qh, dh, sh);
-        store_block(lo, nat_lo, n, b, ql, dl, sl);
+        store_block(hi, nat_hi, n, b, qh, dh, dh * (float)sh);
+        store_block(lo, nat_lo, n, b, ql, dl, dl * (float)sl);
     }
 }
 
