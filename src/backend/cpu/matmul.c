@@ -235,38 +235,14 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     }
     /* tiny problems are not worth waking the workers */
     vc_pool *run_pool = work < 65536 ? NULL : pool;
-    if (rounded) { /* VC_ACT_Q8 without integer kernels: rounded float rows in the scratch */
-        _Alignas(64) float stack_rows[STACK_QBUF / sizeof(float)];
-        size_t cap = 0;
-        float *buf = vc_pool_scratch(pool, &cap);
-        const size_t row_need = (size_t)n_in * sizeof(float);
-        if (cap < sizeof stack_rows && cap < row_need * (size_t)n_rows) {
-            buf = stack_rows;
-            cap = sizeof stack_rows;
-        }
-        const int rows_per = cap / row_need < (size_t)n_rows ? (int)(cap / row_need) : n_rows;
-        if (rows_per > 0) {
-            for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
-                const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-                quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .rule = rule, .rounded = buf };
-                vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
-                            (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);
-                job.x = buf;
-                job.n_rows = g;
-                for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];
-                vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
-            }
-            return;
-        }
-        /* a row wider than every buffer (n_in > 8192 without a pool): float activations */
-    }
-    if (!any_q) {
+    if (!any_q && !rounded) {
         vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
         return;
     }
-    /* quantize the activation rows into the pool's scratch (reserved by the
-     * transformer for its largest batch) or, failing that, a stack buffer,
-     * as many rows at a time as fit */
+    /* quantize the activation rows (or, rounded, round them to 8-bit values
+     * kept as floats) into the pool's scratch (reserved by the transformer
+     * for its largest batch) or, failing that, a stack buffer, as many rows
+     * at a time as fit */
     _Alignas(64) uint8_t stack_buf[STACK_QBUF];
     const size_t qb = vc_cpu_qrow_bytes(n_in);
     const size_t nat = any_amx ? vc_cpu_qnat_bytes(n_in) : 0;
@@ -274,7 +250,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     job.pairs = precise;
     size_t cap = 0;
     uint8_t *buf = vc_pool_scratch(pool, &cap);
-    const size_t row_need = (qb + nat) * (size_t)per_row;
+    const size_t row_need = rounded ? (size_t)n_in * sizeof(float) : (qb + nat) * (size_t)per_row;
     if (cap < sizeof stack_buf && cap < row_need * (size_t)n_rows) {
         buf = stack_buf;
         cap = sizeof stack_buf;
@@ -292,11 +268,12 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     job.nat_stride = nat;
     for (int r0 = 0; r0 < n_rows; r0 += rows_per) {
         const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
-        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .rule = rule, .pairs = precise, .qx = buf,
+        quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .rule = rule,
+                         .rounded = rounded ? (float *)(void *)buf : NULL, .pairs = precise, .qx = buf,
                          .qb = qb, .qnat = qnat, .nat = nat };
         vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
                     (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);
-        job.x = x + (size_t)r0 * n_in;
+        job.x = rounded ? (const float *)(const void *)buf : x + (size_t)r0 * n_in;
         job.n_rows = g * per_row;
         for (int i = 0; i < n_mats; i++) job.y[i] = y[i] + (size_t)r0 * w[i]->ne[1];
         vc_pool_run(run_pool, job.first_chunk[n_mats], matmul_task, &job);
