@@ -167,9 +167,10 @@ static void test_qdots(void **state) {
 }
 
 /* AMX tiles give bitwise the vpdpbusd kernel's results, for every row and
- * column of whole 16 x 16 tiles */
+ * column: two whole groups of 16 activation rows and a partial one of 5,
+ * and a call of 3 rows (a partial group only) */
 static void check_amx(vc_dtype t, int64_t n) {
-    enum { COLS = 16, ROWS = 32 };
+    enum { COLS = 16, ROWS = 37, FEW = 3 };
     unsigned seed = 77u + (unsigned)t + (unsigned)n;
     const size_t rb = vc_row_bytes(t, n), qb = vc_cpu_qrow_bytes(n), nb = vc_cpu_qnat_bytes(n);
     float *wf = malloc((size_t)n * sizeof(float)), *x = malloc((size_t)n * sizeof(float));
@@ -187,15 +188,20 @@ static void check_amx(vc_dtype t, int64_t n) {
         assert_memory_equal(check, nat + r * nb, (size_t)n);
         free(check);
     }
-    float amx[ROWS][COLS], ref[ROWS][COLS];
+    float amx[ROWS][COLS], few[FEW][COLS], ref[ROWS][COLS];
     vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, ROWS, n, &amx[0][0], COLS);
+    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, FEW, n, &few[0][0], COLS);
     for (int c = 0; c < COLS; c++)
         vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, ROWS, n, &ref[0][c], COLS);
     for (int r = 0; r < ROWS; r++)
-        for (int c = 0; c < COLS; c++)
+        for (int c = 0; c < COLS; c++) {
             if (memcmp(&amx[r][c], &ref[r][c], sizeof(float)))
                 fail_msg("%s n=%lld row %d col %d: amx %.9g vs vnni %.9g", vc_dtype_name(t), (long long)n, r, c,
                          amx[r][c], ref[r][c]);
+            if (r < FEW && memcmp(&few[r][c], &ref[r][c], sizeof(float)))
+                fail_msg("%s n=%lld row %d col %d of %d: amx %.9g vs vnni %.9g", vc_dtype_name(t), (long long)n, r,
+                         c, FEW, few[r][c], ref[r][c]);
+        }
     free(wf); free(x); free(w); free(qx); free(nat);
 }
 
@@ -221,7 +227,7 @@ static void test_amx(void **state) {
 /* matmul rows are bitwise independent of the number of rows in the call and
  * of the pool (with its scratch for 8-bit activation rows, or none) */
 static void check_matmul_row_invariance(vc_dtype t, vc_act act) {
-    enum { IN = 512, OUT = 37, ROWS = 37 }; /* AMX: 32 rows x the two whole 16-row chunks */
+    enum { IN = 512, OUT = 37, ROWS = 37 }; /* AMX: 37 rows (the last group partial) x the two whole 16-row chunks */
     unsigned seed = 7;
     float *wf = malloc(IN * OUT * sizeof(float));
     for (int i = 0; i < IN * OUT; i++) wf[i] = frand(&seed);

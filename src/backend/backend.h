@@ -59,8 +59,8 @@ void vc_cpu_dot_rows_portable(vc_dtype t, const void *w_row, const float *x, int
  *             Q4_1, Q5_0, Q5_1, Q4_K, Q6_K weights, 8-bit activations with
  *             AVX2 integer dots
  *   avx512    the same with AVX-512 VNNI integer dots (bitwise equal to avx2)
- *   amx       avx512, plus AMX tile products for whole 16 x 16 tiles of
- *             (activation rows x output rows): bitwise equal again */
+ *   amx       avx512, plus AMX tile products over tiles of 16 output
+ *             rows x up to 16 activation rows: bitwise equal again */
 typedef enum { VC_KERNELS_PORTABLE = 0, VC_KERNELS_AVX2 = 1, VC_KERNELS_AVX512 = 2, VC_KERNELS_AMX = 3 } vc_kernels;
 vc_kernels vc_cpu_kernels(void);
 const char *vc_cpu_kernels_name(vc_kernels k);
@@ -110,11 +110,14 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
 /* AMX (src/backend/cpu/qdot.c). vc_cpu_amx_enable asks the OS for the tile
  * state (once per process is enough; 0 when granted). vc_cpu_amx_rows16:
  * y[r * y_stride + c] = vc_cpu_qdot_rows of weight row c (c < 16, rows
- * row_bytes apart from w) with quantized row r (r < nr, nr % 16 == 0), given
- * the rows both as quantized (qx) and as plain int8 (qnat, vc_cpu_qrow_natural). */
+ * row_bytes apart from w) with quantized row r (r < nr, any nr >= 1; tiles
+ * of 16 rows, the last one partial), given the rows both as quantized (qx)
+ * and as plain int8 (qnat, vc_cpu_qrow_natural). vc_cpu_amx_min_rows: the
+ * fewest rows for which matmul takes this path on weights of type t. */
 #define VC_AMX_MAX_BLOCKS 128
 int vc_cpu_amx_enable(void);
 int vc_cpu_amx_supported(vc_dtype t, int64_t n);
+int vc_cpu_amx_min_rows(vc_dtype t);
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst);
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
                        const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride);

@@ -42,10 +42,11 @@ typedef struct matmul_job {
 } matmul_job;
 
 /* quantized rows [r, r + nr) against weight rows [o0, o1) of matrix i, into
- * out[(row - r) * os + (o - o0)]: AMX for whole 16 x 16 tiles, then the
- * integer dots over tiles of rows that stay in L1 while the weight rows pass
- * over them (each weight row's scales decoded once per tile); the same bits
- * whichever path computes a row */
+ * out[(row - r) * os + (o - o0)]: AMX tiles for all the rows once there are
+ * enough of them to pay for the weights' repacking (a last partial group of
+ * fewer than 16 included), else the integer dots over tiles of rows that
+ * stay in L1 while the weight rows pass over them (each weight row's scales
+ * decoded once per tile); the same bits whichever path computes a row */
 static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int r, int nr, float *out,
                        size_t os) {
     const vc_tensor *w = job->w[i];
@@ -53,8 +54,8 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
     const size_t row_bytes = vc_row_bytes(w->type, n_in);
     const uint8_t *wdata = w->data, *qx = job->qx + (size_t)r * job->qx_stride;
     int done = 0;
-    if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && nr >= 16) {
-        done = nr & ~15;
+    if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && nr >= vc_cpu_amx_min_rows(w->type)) {
+        done = nr;
         vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes, job->qnat + (size_t)r * job->nat_stride,
                           job->nat_stride, qx, job->qx_stride, done, n_in, out, os);
     }
@@ -227,7 +228,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
         if (job.use_q[i] && act == VC_ACT_AUTO &&
             (w[i]->type == VC_Q8_0 || w[i]->type == VC_Q5_0 || w[i]->type == VC_Q5_1))
             precise = 1;
-        job.use_amx[i] = job.use_q[i] && job.k >= VC_KERNELS_AMX && n_rows >= 16 &&
+        job.use_amx[i] = job.use_q[i] && job.k >= VC_KERNELS_AMX && n_rows >= vc_cpu_amx_min_rows(w[i]->type) &&
                          vc_cpu_amx_supported(w[i]->type, n_in);
         any_q |= job.use_q[i];
         any_amx |= job.use_amx[i];

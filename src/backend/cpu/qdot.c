@@ -225,6 +225,15 @@ int vc_cpu_amx_supported(vc_dtype t, int64_t n) {
     return n <= 32 * VC_AMX_MAX_BLOCKS;
 }
 
+/* Fewest quantized activation rows for which the tile path below beats the
+ * vpdpbusd kernel against one weight chunk (bench/matmul_bench, one core:
+ * Q4_1 576 -> 1536 at 5 rows 146 vs 154 us, Q8_0 at 3 rows 153 vs 158;
+ * Q4_K 1024 -> 2816 at 12 rows 505 vs 542 us, at 8 rows 466 vs 362, where
+ * repacking the super-blocks' scales costs more) */
+int vc_cpu_amx_min_rows(vc_dtype t) {
+    return vc_dtype_block_elems(t) == 256 ? 10 : 4;
+}
+
 /* AMX: for 16 weight rows (output columns) x 16 activation rows, per block
  * one tile product of the natural-order int8 activations (A: 16 x 32) and
  * the weights' bytes (B: 8 x 64, 4 bytes of each of the 16 columns per row)
@@ -232,7 +241,9 @@ int vc_cpu_amx_supported(vc_dtype t, int64_t n) {
  * column), exactly the operations of the vpdpbusd kernel above: lane k % 8
  * of an 8-lane accumulator takes fma(dot, wd[k] * d_a[k]), the offsets the
  * same segment / tail split as seg_scales, the same final sums. So this path
- * is bitwise the avx512 one, and which rows take it never shows. */
+ * is bitwise the avx512 one, and which rows take it never shows. A last
+ * group of fewer than 16 activation rows runs with A and C tiles of that
+ * many rows. */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8")
 
@@ -337,7 +348,14 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
     __m512 acc[16][8], accm[16][8], tail[16];
     for (int m0 = 0; m0 < nr; m0 += 16) {
         const int8_t *a = qnat + (size_t)m0 * nat_stride;
-        for (int m = 0; m < 16; m++) {
+        const int mr = nr - m0 < 16 ? nr - m0 : 16;
+        if (mr < 16) {
+            /* the last, partial group: A and C tiles of mr rows (the tile
+             * unit reads and writes only those; the loop ends with it) */
+            for (int c = 0; c < 2; c++) cfg.rows[4 * c] = cfg.rows[3 + 2 * c] = cfg.rows[1 + 5 * c] = (uint8_t)mr;
+            _tile_loadconfig(&cfg);
+        }
+        for (int m = 0; m < mr; m++) {
             tail[m] = _mm512_setzero_ps();
             for (int l = 0; l < 8; l++) acc[m][l] = accm[m][l] = _mm512_setzero_ps();
         }
@@ -357,7 +375,7 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
             const int lane = (int)(k % 8);
             const int64_t seg0 = k / SEG * SEG, ns = nb - seg0 < SEG ? nb - seg0 : SEG;
             const int in_lanes = k - seg0 < (ns & ~7);
-            for (int m = 0; m < 16; m++) {
+            for (int m = 0; m < mr; m++) {
                 const uint8_t *row = qx + (size_t)(m0 + m) * qx_stride;
                 __m512i p = _mm512_load_si512(ct[0][m]);
                 if (q6)
@@ -372,7 +390,7 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
                 }
             }
         }
-        for (int m = 0; m < 16; m++) {
+        for (int m = 0; m < mr; m++) {
             const __m512 *A = acc[m], *M = accm[m];
             const __m512 tot = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(A[0], A[1]), _mm512_add_ps(A[2], A[3])),
                                              _mm512_add_ps(_mm512_add_ps(A[4], A[5]), _mm512_add_ps(A[6], A[7])));
@@ -409,6 +427,7 @@ void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
     for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
 }
 int vc_cpu_amx_supported(vc_dtype t, int64_t n) { (void)t; (void)n; return 0; }
+int vc_cpu_amx_min_rows(vc_dtype t) { (void)t; return 16; }
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
                        const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride) {
     (void)t; (void)w; (void)row_bytes; (void)qnat; (void)nat_stride; (void)qx; (void)qx_stride; (void)nr; (void)n;
