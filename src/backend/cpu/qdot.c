@@ -356,6 +356,9 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
             _tile_loadconfig(&cfg);
         }
         for (int m = 0; m < mr; m++) {
+            /* the output lines, for writing at the end (their misses
+             * stalled the final stores) */
+            __builtin_prefetch(y + (size_t)(m0 + m) * y_stride, 1, 3);
             tail[m] = _mm512_setzero_ps();
             for (int l = 0; l < 8; l++) acc[m][l] = accm[m][l] = _mm512_setzero_ps();
         }
