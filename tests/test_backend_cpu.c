@@ -563,6 +563,22 @@ static void check_attention(vc_dtype kv_dtype, int window, double tol) {
     }
     printf("  attention kv %s window %d: max abs error %.3g\n", vc_dtype_name(kv_dtype), window, max_err);
     assert_true(max_err <= tol);
+    /* a token alone gives bitwise its row of the whole prompt (tiles of
+     * tokens share K/V loads, never arithmetic), from within a tile, at
+     * chunk edges, or after a batch of tokens starting mid-tile */
+    const int lone[] = { 0, 5, 63, 64, 65, 130, 299 };
+    float one[NH * HD];
+    for (size_t i = 0; i < sizeof lone / sizeof lone[0]; i++) {
+        const int t = lone[i];
+        vc_cpu_paged_attention(one, q + (size_t)t * NH * HD, kv, 1, 1, NH, positions + t, seq_of, table, 32, window,
+                               scale, pool);
+        assert_memory_equal(one, out + (size_t)t * NH * HD, sizeof one);
+    }
+    float *part = malloc((size_t)(LEN - 77) * NH * HD * sizeof(float));
+    vc_cpu_paged_attention(part, q + (size_t)77 * NH * HD, kv, 1, LEN - 77, NH, positions + 77, seq_of, table, 32,
+                           window, scale, pool);
+    assert_memory_equal(part, out + (size_t)77 * NH * HD, (size_t)(LEN - 77) * NH * HD * sizeof(float));
+    free(part);
     vc_pool_free(pool);
     vc_kv_cache_free(kv);
     free(k); free(v); free(q); free(out);
