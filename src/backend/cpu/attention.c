@@ -392,17 +392,16 @@ static int tile_start(const att_job *J, int t) {
     return J->positions[t] % J->tile_tokens == 0;
 }
 
-/* one tile starting at token t, kv head by kv head (a position's K or V
- * rows of all kv heads are adjacent in a slot), each kv head's group of
- * query heads GROUP_MAX at a time; tasks of tokens inside a tile do nothing */
+/* one (tile starting at token t, kv head): its group of query heads,
+ * GROUP_MAX at a time; tasks of tokens inside a tile do nothing (a kv head
+ * per task keeps a lone decoded token's attention on several threads) */
 static void att_task(void *arg, int64_t task) {
     const att_job *J = arg;
     const int n_kv = J->kv->n_kv_heads, group = J->n_heads / n_kv;
-    const int t = (int)task;
+    const int t = (int)(task / n_kv), kvh = (int)(task % n_kv);
     if (!tile_start(J, t)) return;
     int nt = 1;
     while (nt < J->tile_tokens && t + nt < J->n_tokens && !tile_start(J, t + nt)) nt++;
-    for (int kvh = 0; kvh < n_kv; kvh++)
     for (int g0 = 0; g0 < group; g0 += GROUP_MAX) {
         const int ng = group - g0 < GROUP_MAX ? group - g0 : GROUP_MAX;
 #ifdef VC_ATT_AVX2
@@ -435,5 +434,5 @@ void vc_cpu_paged_attention(float *out, const float *q, const vc_kv_cache *kv, i
     for (int t = 0; t < n_tokens; t++)
         work += sliding_window > 0 && positions[t] + 1 > sliding_window ? sliding_window : positions[t] + 1;
     work *= (int64_t)n_heads * kv->head_dim;
-    vc_pool_run(work < 65536 ? NULL : pool, n_tokens, att_task, &job);
+    vc_pool_run(work < 65536 ? NULL : pool, (int64_t)n_tokens * kv->n_kv_heads, att_task, &job);
 }
