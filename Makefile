@@ -58,7 +58,9 @@ BIN := $(BUILD)/vllmc
 endif
 
 .PHONY: all test unit e2e clean fuzz bench
-all: $(BIN)
+BENCH_BIN := $(BUILD)/bench/membw $(BUILD)/bench/bench_engine $(BUILD)/bench/tokenizer_bench $(BUILD)/bench/matmul_bench
+# the bench tools already built are relinked too (a stale one measures old code)
+all: $(BIN) $(wildcard $(BENCH_BIN))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -101,7 +103,6 @@ e2e: $(BIN)
 
 test: unit e2e
 
-BENCH_BIN := $(BUILD)/bench/membw $(BUILD)/bench/bench_engine $(BUILD)/bench/tokenizer_bench $(BUILD)/bench/matmul_bench
 bench: $(BIN) $(BENCH_BIN)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
