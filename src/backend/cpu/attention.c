@@ -70,7 +70,15 @@ static float exp_shifted(float *s, int n, float m) {
 #endif
 }
 
+/* value i of a K or V row in the KV dtype, as a float (exact) */
+static inline float load1_kv(vc_dtype dtype, const uint8_t *v, int i) {
+    if (dtype == VC_F32) return ((const float *)v)[i];
+    if (dtype == VC_F16) return vc_f16_to_f32(((const uint16_t *)v)[i]);
+    return vc_bf16_to_f32(((const uint16_t *)v)[i]);
+}
+
 #ifdef VC_ATT_AVX2
+/* values i .. i + 7 of a K or V row, as floats (exact) */
 static inline __m256 load8_kv(vc_dtype dtype, const uint8_t *v, int i) {
     if (dtype == VC_F32) return _mm256_loadu_ps((const float *)v + i);
     const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)v + i));
@@ -84,20 +92,11 @@ static void scale_axpy(float *acc, float corr, float p, vc_dtype dtype, const ui
     int i = 0;
 #ifdef VC_ATT_AVX2
     const __m256 vc = _mm256_set1_ps(corr), vp = _mm256_set1_ps(p);
-    for (; i + 8 <= n; i += 8) {
-        __m256 x;
-        if (dtype == VC_F32) x = _mm256_loadu_ps((const float *)v + i);
-        else if (dtype == VC_F16) x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)v + i)));
-        else x = _mm256_castsi256_ps(_mm256_slli_epi32(
-                 _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)v + i))), 16));
-        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vp, x, _mm256_mul_ps(_mm256_loadu_ps(acc + i), vc)));
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vp, load8_kv(dtype, v, i), _mm256_mul_ps(_mm256_loadu_ps(acc + i), vc)));
 #endif
     for (; i < n; i++) {
-        float x;
-        if (dtype == VC_F32) x = ((const float *)v)[i];
-        else if (dtype == VC_F16) x = vc_f16_to_f32(((const uint16_t *)v)[i]);
-        else x = vc_bf16_to_f32(((const uint16_t *)v)[i]);
+        const float x = load1_kv(dtype, v, i);
 #ifdef VC_ATT_AVX2
         acc[i] = fmaf(p, x, acc[i] * corr);
 #else
@@ -112,20 +111,14 @@ static inline float kdot(vc_dtype dtype, const uint8_t *k, const float *q, int n
 #ifdef VC_ATT_AVX2
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
-#define KLOAD(i)                                                                                   \
-    (dtype == VC_F32 ? _mm256_loadu_ps((const float *)k + (i))                                     \
-     : dtype == VC_F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)k + (i)))) \
-     : _mm256_castsi256_ps(_mm256_slli_epi32(                                                      \
-           _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)k + (i)))), 16)))
     for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(KLOAD(i), _mm256_loadu_ps(q + i), a0);
-        a1 = _mm256_fmadd_ps(KLOAD(i + 8), _mm256_loadu_ps(q + i + 8), a1);
+        a0 = _mm256_fmadd_ps(load8_kv(dtype, k, i), _mm256_loadu_ps(q + i), a0);
+        a1 = _mm256_fmadd_ps(load8_kv(dtype, k, i + 8), _mm256_loadu_ps(q + i + 8), a1);
     }
     if (i + 8 <= n) {
-        a0 = _mm256_fmadd_ps(KLOAD(i), _mm256_loadu_ps(q + i), a0);
+        a0 = _mm256_fmadd_ps(load8_kv(dtype, k, i), _mm256_loadu_ps(q + i), a0);
         i += 8;
     }
-#undef KLOAD
     __m256 v = _mm256_add_ps(a0, a1);
     __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
@@ -136,11 +129,7 @@ static inline float kdot(vc_dtype dtype, const uint8_t *k, const float *q, int n
     int i = 0;
 #endif
     for (; i < n; i++) {
-        float x;
-        if (dtype == VC_F32) x = ((const float *)k)[i];
-        else if (dtype == VC_F16) x = vc_f16_to_f32(((const uint16_t *)k)[i]);
-        else x = vc_bf16_to_f32(((const uint16_t *)k)[i]);
-        s += x * q[i];
+        s += load1_kv(dtype, k, i) * q[i];
     }
     return s;
 }
