@@ -9,6 +9,7 @@
  *       nano-vllm's run: N sequences, prompt and output lengths uniform in
  *       [MIN_LEN, MAX_LEN], all submitted at once; total tokens/s and decode tokens/s
  *   bench_engine --act8 MODEL ...   the same with 8-bit activations in every matmul
+ *   bench_engine --precise MODEL ... the same with value + residual pairs in every matmul
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,9 +72,11 @@ static int add_random(vllmc_engine *e, uint64_t *rng, int prompt_len, int gen_le
     return 0;
 }
 
-static vllmc_engine *open_engine(const char *model, int threads, int max_seqs, bool act8) {
+/* numerics: 0 default, 1 --act8, 2 --precise */
+static vllmc_engine *open_engine(const char *model, int threads, int max_seqs, int numerics) {
     vllmc_engine_options o = vllmc_engine_default_options();
-    o.act8 = act8;
+    o.act8 = numerics == 1;
+    o.precise = numerics == 2;
     o.model_path = model;
     o.n_threads = threads;
     o.max_num_seqs = max_seqs;
@@ -86,7 +89,7 @@ static vllmc_engine *open_engine(const char *model, int threads, int max_seqs, b
 }
 
 int main(int argc, char **argv) {
-    const bool act8 = argc > 1 && !strcmp(argv[1], "--act8");
+    const int act8 = argc > 1 && !strcmp(argv[1], "--act8") ? 1 : argc > 1 && !strcmp(argv[1], "--precise") ? 2 : 0;
     if (act8) {
         argv++;
         argc--;

@@ -36,6 +36,9 @@ typedef struct vllmc_engine_options {
     int n_threads;               /* 0 = physical cores */
     bool act8;                   /* 8-bit activations in every matmul, as llama.cpp
                                     (faster, less accurate; default false) */
+    bool precise;                /* value + residual 8-bit pairs in every matmul:
+                                    transformers' logits within ~1e-3 nats, slower
+                                    prefill and batches (default false; not with act8) */
     const char *quant;           /* in-situ quantization type or NULL */
     const char *chat_template;   /* override name or NULL */
     bool show_progress;          /* loading progress bar on stderr */

@@ -71,6 +71,8 @@ static void usage(FILE *f) {
             "                        them: faster prefill and batches, less accurate (default: the\n"
             "                        down projection keeps float activations, Q8_0/Q5_0/Q5_1\n"
             "                        weights get 16-bit-class ones)\n"
+            "  --precise             value + residual 8-bit pairs in every matmul: within ~1e-3\n"
+            "                        nats of transformers' float32 logits, slower prefill and batches\n"
             "  --verbose             per-answer token ids and every counter\n"
             "  --tokenize FILE       print the token ids of FILE's text (BOS/EOS per the tokenizer)\n"
             "  --detokenize FILE     print the text of the token ids in FILE\n"
@@ -139,6 +141,7 @@ static int run(int argc, char **argv, const char **stops) {
         else if (!strcmp(a, "--ignore-eos")) sp.ignore_eos = true;
         else if (!strcmp(a, "--no-prefix-caching")) eo.enable_prefix_caching = false;
         else if (!strcmp(a, "--act8")) eo.act8 = true;
+        else if (!strcmp(a, "--precise")) eo.precise = true;
         else if (!strcmp(a, "--system")) { NEED_VALUE(); system_prompt = v; }
         else if (!strcmp(a, "--d")) { NEED_VALUE(); eo.device = v; }
         else if (!strcmp(a, "--dtype")) { NEED_VALUE(); eo.kv_dtype = v; }

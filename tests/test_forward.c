@@ -113,7 +113,7 @@ typedef struct runner {
 static void runner_open(runner *r, const char *path, vc_dtype kv_dtype) {
     vc_error err = { { 0 } };
     if (vc_model_open(&r->m, path, &err) != 0) fail_msg("open %s: %s", path, err.msg);
-    if (vc_transformer_create(&r->t, r->m, N_SEQS * MAX_LEN, 2, false, &err) != 0) fail_msg("%s", err.msg);
+    if (vc_transformer_create(&r->t, r->m, N_SEQS * MAX_LEN, 2, VC_NUMERICS_DEFAULT, &err) != 0) fail_msg("%s", err.msg);
     if (vc_kv_cache_create(&r->kv, &r->m->cfg, kv_dtype, BLOCK, POOL_BLOCKS, &err) != 0)
         fail_msg("%s", err.msg);
 }

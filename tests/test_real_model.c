@@ -109,7 +109,7 @@ static void test_real_model(void **state) {
 
     vc_transformer *t = NULL;
     vc_kv_cache *kv = NULL;
-    if (vc_transformer_create(&t, m, N_SEQS * MAX_LEN, 0, false, &err) != 0) fail_msg("%s", err.msg);
+    if (vc_transformer_create(&t, m, N_SEQS * MAX_LEN, 0, VC_NUMERICS_DEFAULT, &err) != 0) fail_msg("%s", err.msg);
     if (vc_kv_cache_create(&kv, &m->cfg, VC_F32, BLOCK, N_SEQS * MAX_BLOCKS + 4, &err) != 0)
         fail_msg("%s", err.msg);
 

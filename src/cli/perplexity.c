@@ -61,6 +61,11 @@ int vc_cli_perplexity(const vc_cli_ppl_opts *o) {
         fprintf(stderr, "vllmc: --perplexity: cannot read '%s'\n", o->text_path);
         return -1;
     }
+    if (o->act8 && o->precise) {
+        fprintf(stderr, "vllmc: --act8 and --precise exclude each other\n");
+        free(text);
+        return -1;
+    }
     vc_model *m = NULL;
     vc_tokenizer *tok = NULL;
     int32_t *ids = NULL, *probe = NULL;
@@ -77,7 +82,8 @@ int vc_cli_perplexity(const vc_cli_ppl_opts *o) {
     const bool add_bos = bos >= 0 && n_probe > 0 && probe[0] == bos;
     vc_ppl_params p = {
         .ctx = o->ctx > 0 ? o->ctx : 512, .stride = o->stride, .max_chunks = o->chunks > 0 ? o->chunks : -1,
-        .seqs_per_batch = o->seqs_per_batch, .n_threads = o->n_threads, .act8 = o->act8, .bos_id = add_bos ? bos : -1,
+        .seqs_per_batch = o->seqs_per_batch, .n_threads = o->n_threads,
+        .numerics = o->precise ? VC_NUMERICS_PRECISE : o->act8 ? VC_NUMERICS_ACT8 : VC_NUMERICS_DEFAULT, .bos_id = add_bos ? bos : -1,
         .kv_dtype = kv,
     };
     fprintf(stderr, "perplexity: %d tokens, ctx %d, stride %d, BOS %s, KV %s\n", n_ids, p.ctx, p.stride,

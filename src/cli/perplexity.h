@@ -17,6 +17,7 @@ typedef struct vc_cli_ppl_opts {
     int seqs_per_batch;      /* default 4 */
     int n_threads;           /* 0 = all cores */
     bool act8;               /* 8-bit activations in every matmul (--act8) */
+    bool precise;            /* value + residual pairs in every matmul (--precise) */
     bool progress;
 } vc_cli_ppl_opts;
 

@@ -79,11 +79,12 @@ int vc_cli_quant_main(int *argc_io, char ***argv_io) {
     if (serving && !ppl) return export_then_continue(argc_io, argv_io);
     const char *model = NULL, *quant = NULL, *quant_out = NULL, *text = NULL, *dtype = NULL;
     int ctx = 512, stride = 0, chunks = -1, batch = 4, threads = 0;
-    bool act8 = false;
+    bool act8 = false, precise = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--act8")) {
-            act8 = true;
+        if (!strcmp(a, "--act8") || !strcmp(a, "--precise")) {
+            if (a[2] == 'a') act8 = true;
+            else precise = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -127,7 +128,7 @@ int vc_cli_quant_main(int *argc_io, char ***argv_io) {
     vc_cli_ppl_opts o = {
         .model_path = model, .text_path = text, .quant = quant, .kv_dtype = dtype, .ctx = ctx,
         .stride = stride, .chunks = chunks, .seqs_per_batch = batch, .n_threads = threads,
-        .act8 = act8, .progress = progress,
+        .act8 = act8, .precise = precise, .progress = progress,
     };
     return vc_cli_perplexity(&o) ? 1 : 0;
 }

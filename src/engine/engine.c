@@ -311,7 +311,12 @@ int vllmc_engine_create(vllmc_engine **out, const vllmc_engine_options *o, char 
     if (vc_runner_create(&en->runner, en->max_num_batched_tokens, en->max_num_seqs,
                          (en->max_model_len + en->block_size - 1) / en->block_size + 1, &e))
         goto fail;
-    if (vc_transformer_create(&en->tf, en->model, en->max_num_batched_tokens, o->n_threads, o->act8, &e)) goto fail;
+    if (o->act8 && o->precise) {
+        vc_errorf(&e, "act8 and precise numerics exclude each other");
+        goto fail;
+    }
+    const vc_numerics numerics = o->precise ? VC_NUMERICS_PRECISE : o->act8 ? VC_NUMERICS_ACT8 : VC_NUMERICS_DEFAULT;
+    if (vc_transformer_create(&en->tf, en->model, en->max_num_batched_tokens, o->n_threads, numerics, &e)) goto fail;
     en->logits = malloc((size_t)en->max_num_seqs * en->vocab * sizeof *en->logits);
     en->sample_row = malloc((size_t)en->max_num_seqs * sizeof *en->sample_row);
     en->model_name = strdup(basename_of(o->model_path));

@@ -65,7 +65,7 @@ int vc_perplexity(const vc_model *m, const int32_t *tokens, int n_tokens, const 
         vc_errorf(err, "perplexity: out of memory (%d sequences of %d tokens, vocab %d)", seqs, ctx, vocab);
         goto out;
     }
-    if (vc_transformer_create(&tf, m, max_tokens, p->n_threads, p->act8, err) ||
+    if (vc_transformer_create(&tf, m, max_tokens, p->n_threads, p->numerics, err) ||
         vc_kv_cache_create(&kv, &m->cfg, p->kv_dtype, PPL_BLOCK, seqs * blocks_per_seq, err))
         goto out;
 

@@ -22,6 +22,7 @@
 
 #include "model/model.h"
 #include "model/quant.h"
+#include "model/transformer.h"
 #include "util/error.h"
 
 typedef struct vc_ppl_params {
@@ -30,7 +31,7 @@ typedef struct vc_ppl_params {
     int max_chunks;         /* -1 = all */
     int seqs_per_batch;     /* chunks per forward (<= 0: 4, fewer if the logits would be huge) */
     int n_threads;          /* <= 0: physical cores */
-    bool act8;              /* 8-bit activations everywhere (vc_transformer_create) */
+    vc_numerics numerics;   /* vc_transformer_create */
     int bos_id;             /* replaces each chunk's first token; -1 = none */
     vc_dtype kv_dtype;      /* KV cache dtype (llama.cpp's default is F16) */
 } vc_ppl_params;

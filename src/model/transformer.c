@@ -33,7 +33,7 @@ struct vc_transformer {
     const vc_model *m;
     int max_tokens;
     int n_threads;
-    bool act8;                  /* 8-bit activations in every matmul (vc_transformer_create) */
+    vc_numerics numerics;       /* how activations enter the matmuls (vc_transformer_create) */
     vc_pool *pool;              /* n_threads - 1 workers + the caller */
     float *inv_freq;            /* [head_dim/2] rope frequencies, scaling applied */
     layer_vecs *vecs;           /* [n_layers] */
@@ -90,7 +90,7 @@ static void rope_frequencies(float *inv_freq, const vc_model *m, const float *ro
 }
 
 int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch_tokens,
-                          int n_threads, bool act8, vc_error *err) {
+                          int n_threads, vc_numerics numerics, vc_error *err) {
     *out = NULL;
     const vc_config *c = &m->cfg;
     if (max_batch_tokens <= 0)
@@ -109,7 +109,7 @@ int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch
     t->max_tokens = max_batch_tokens;
     if (n_threads <= 0) n_threads = vc_pool_default_threads();
     t->n_threads = n_threads;
-    t->act8 = act8;
+    t->numerics = numerics;
     if (vc_pool_create(&t->pool, n_threads, err)) {
         vc_transformer_free(t);
         return -1;
@@ -277,6 +277,15 @@ static void embed(const vc_transformer *t, const vc_batch *b) {
     }
 }
 
+/* the activation mode of a matmul (down: the down projection) */
+static vc_act act_of(const vc_transformer *t, bool down) {
+    switch (t->numerics) {
+    case VC_NUMERICS_ACT8: return VC_ACT_Q8;
+    case VC_NUMERICS_PRECISE: return VC_ACT_PAIRS;
+    default: return down ? VC_ACT_FLOAT : VC_ACT_AUTO; /* silu(gate) * up has outliers */
+    }
+}
+
 static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b, int l) {
     const vc_config *c = &t->m->cfg;
     const vc_layer_weights *L = &t->m->layers[l];
@@ -288,7 +297,7 @@ static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *
     vc_cpu_rmsnorm(t->xn, t->x, V->attn_norm, T, c->dim, c->rms_eps);
     const vc_tensor *wqkv[3] = { &L->wq, &L->wk, &L->wv };
     float *const yqkv[3] = { t->q, t->k, t->v };
-    vc_cpu_matmul_act(3, wqkv, t->xn, T, yqkv, nt, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
+    vc_cpu_matmul_act(3, wqkv, t->xn, T, yqkv, nt, act_of(t, false));
     if (V->bq) {
         vc_cpu_add_bias(t->q, V->bq, T, q_dim);
         vc_cpu_add_bias(t->k, V->bk, T, kv_dim);
@@ -305,7 +314,7 @@ static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *
                            b->block_tables, b->max_blocks_per_seq, c->sliding_window,
                            1.0f / sqrtf((float)hd), nt);
     const vc_tensor *wo = &L->wo;
-    vc_cpu_matmul_act(1, &wo, t->att, T, &t->xn, nt, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
+    vc_cpu_matmul_act(1, &wo, t->att, T, &t->xn, nt, act_of(t, false));
     vc_cpu_add(t->x, t->xn, (size_t)T * c->dim);
 }
 
@@ -315,14 +324,10 @@ static void ffn_block(vc_transformer *t, int T, int l) {
     vc_cpu_rmsnorm(t->xn, t->x, t->vecs[l].ffn_norm, T, c->dim, c->rms_eps);
     const vc_tensor *wgu[2] = { &L->w_gate, &L->w_up };
     float *const ygu[2] = { t->gate, t->up };
-    vc_cpu_matmul_act(2, wgu, t->xn, T, ygu, t->pool, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
+    vc_cpu_matmul_act(2, wgu, t->xn, T, ygu, t->pool, act_of(t, false));
     vc_cpu_silu_mul(t->gate, t->up, (size_t)T * c->hidden_dim);
-    /* float activations: silu(gate) * up has outliers that 8-bit blocks crush
-     * (SmolLM2-135M Q4_1 no longer answers "Paris" with them, as llama.cpp;
-     * nor with value + residual pairs: its first-token logprobs move by 0.3
-     * nats where "The" led "L" by 0.024 with floats); act8 asks for speed */
     const vc_tensor *wd = &L->w_down;
-    vc_cpu_matmul_act(1, &wd, t->gate, T, &t->xn, t->pool, t->act8 ? VC_ACT_Q8 : VC_ACT_FLOAT);
+    vc_cpu_matmul_act(1, &wd, t->gate, T, &t->xn, t->pool, act_of(t, true));
     vc_cpu_add(t->x, t->xn, (size_t)T * c->dim);
 }
 
@@ -342,6 +347,6 @@ int vc_transformer_forward(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b
                (size_t)c->dim * sizeof(float));
     vc_cpu_rmsnorm(t->xn, t->xn, t->out_norm, b->n_logits, c->dim, c->rms_eps);
     const vc_tensor *out = &t->m->output;
-    vc_cpu_matmul_act(1, &out, t->xn, b->n_logits, &logits, t->pool, t->act8 ? VC_ACT_Q8 : VC_ACT_AUTO);
+    vc_cpu_matmul_act(1, &out, t->xn, b->n_logits, &logits, t->pool, act_of(t, false));
     return 0;
 }

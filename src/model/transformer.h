@@ -13,13 +13,21 @@
 
 typedef struct vc_transformer vc_transformer;
 
+/* How matmul activations enter the kernels (docs/forward.md, "Kernels and
+ * numerics"):
+ *   VC_NUMERICS_DEFAULT  8-bit rows (value + residual pairs for Q8_0 / Q5_0 /
+ *                        Q5_1 weights), float activations for the down projection
+ *   VC_NUMERICS_ACT8     8-bit rows in every matmul, rounded as llama.cpp does
+ *   VC_NUMERICS_PRECISE  value + residual pairs in every matmul (floats where a
+ *                        type has no integer kernels): transformers' float32
+ *                        logits within ~1e-3 nats, slower prefill and batches */
+typedef enum { VC_NUMERICS_DEFAULT = 0, VC_NUMERICS_ACT8, VC_NUMERICS_PRECISE } vc_numerics;
+
 /* n_threads <= 0: the physical cores (vc_pool_default_threads). A vc_transformer owns scratch
  * buffers and a thread pool: one forward at a time per transformer.
- * act8: activations quantized to 8 bits in every matmul, as llama.cpp does
- * (faster prefill and batches; by default the down projection keeps float
- * activations and Q8_0 matrices get value + residual pairs: see backend.h). */
+ * numerics: see vc_numerics. */
 int vc_transformer_create(vc_transformer **out, const vc_model *m, int max_batch_tokens,
-                          int n_threads, bool act8, vc_error *err);
+                          int n_threads, vc_numerics numerics, vc_error *err);
 void vc_transformer_free(vc_transformer *t);
 
 /* Runs the batch; writes K/V of every token into kv at its slot and

@@ -19,7 +19,8 @@ def stats(child):
 
 
 def test_chat_through_pty():
-    child = pexpect.spawn(BIN, ["--w", MODEL, "--i", "--max", "300", "--kvmem", "64", "--threads", THREADS],
+    # --precise: the France answer is "Paris" only at precise numerics (test_cli.py)
+    child = pexpect.spawn(BIN, ["--w", MODEL, "--i", "--precise", "--max", "300", "--kvmem", "64", "--threads", THREADS],
                           encoding="utf-8", timeout=300, dimensions=(50, 200))
     try:
         child.expect("vllmc chat with")

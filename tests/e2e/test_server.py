@@ -899,3 +899,43 @@ def test_sigint_with_streams_in_flight(tight):
     finally:
         s.close()
     assert "shutting down" in err
+
+
+PRECISE_REF = os.path.join(ROOT, "tests", "fixtures", "transformers", "smollm2-q4_1-france.json")
+
+
+def first_token_logprobs(*args):
+    """The 20 most likely first tokens of the France prompt, {text: logprob},
+    and the prompt's token count, from a server started with args."""
+    s = Server("--ctx", 512, "--kvmem", 32, *args)
+    try:
+        ref = json.load(open(PRECISE_REF, encoding="utf-8"))
+        r = client(s).chat.completions.create(model=model_of(s), max_tokens=1, temperature=0, logprobs=True,
+                                              top_logprobs=20,
+                                              messages=[{"role": "user", "content": ref["prompt"]}])
+        top = r.choices[0].logprobs.content[0].top_logprobs
+        return {t.token: t.logprob for t in top}, r.usage.prompt_tokens
+    finally:
+        s.stop()
+
+
+def test_precise_logprobs():
+    """--precise (value + residual pairs in every matmul) with an f32 KV cache
+    gives the real model's first-token log-probabilities of Hugging Face
+    transformers in float32 on the same GGUF (dequantized by gguf-py;
+    scripts/make_precise_fixture.py) within 2e-3 nats for each of the 20 most
+    likely tokens (measured: ~4e-4). --act8 (llama.cpp's 8-bit rounding) is
+    far outside that bound, so the bound tells the numerics apart."""
+    ref = json.load(open(PRECISE_REF, encoding="utf-8"))
+    want = {t["text"]: t["logprob"] for t in ref["top"]}
+    got, n_prompt = first_token_logprobs("--precise", "--dtype", "f32")
+    assert n_prompt == len(ref["prompt_ids"])
+    common = [t for t in got if t in want]
+    assert len(common) >= 15, (got, want)        # the same candidates
+    worst = max(abs(got[t] - want[t]) for t in common)
+    print(f"--precise vs transformers float32: worst |d logprob| {worst:.2e} over {len(common)} tokens")
+    assert worst <= 2e-3
+    assert max(got, key=got.get) == max(want, key=want.get) == "The"
+    got8, _ = first_token_logprobs("--act8", "--dtype", "f32")
+    worst8 = max(abs(got8[t] - want[t]) for t in got8 if t in want)
+    assert worst8 > 2e-2, worst8
