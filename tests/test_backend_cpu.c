@@ -590,6 +590,7 @@ static void test_attention(void **state) {
     check_attention(VC_F32, 100, 1e-5);
     check_attention(VC_F16, 0, 1e-5);
     check_attention(VC_BF16, 70, 1e-5);
+    check_attention(VC_BF16, 0, 1e-5);   /* amx: K tiles loaded straight from whole blocks */
 }
 
 /* every task runs exactly once, over many runs of varying size */

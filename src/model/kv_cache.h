@@ -1,6 +1,7 @@
 /* The physical KV pool: one allocation, n_blocks blocks of block_size slots,
- * per layer a K and a V array laid out [n_blocks][block_size][n_kv_heads][head_dim]
- * in the KV dtype (F32, F16 or BF16). Which sequence owns which block is the
+ * per layer a K and a V array laid out [n_blocks][n_kv_heads][block_size][head_dim]
+ * in the KV dtype (F32, F16 or BF16): a block's rows of one kv head are
+ * contiguous, so attention (one task per kv head) streams them. Which sequence owns which block is the
  * engine's business (block_manager); the pool only stores. */
 #ifndef VLLMC_KV_CACHE_H
 #define VLLMC_KV_CACHE_H
@@ -18,8 +19,10 @@ typedef struct vc_kv_cache {
     int block_size;
     int n_blocks;
     size_t slot_bytes;      /* n_kv_heads * head_dim * sizeof(dtype) */
-    uint8_t *k;             /* [n_layers][n_blocks][block_size][n_kv_heads][head_dim] */
+    size_t row_bytes;       /* head_dim * sizeof(dtype) */
+    uint8_t *k;             /* [n_layers][n_blocks][n_kv_heads][block_size][head_dim] */
     uint8_t *v;
+    size_t mapped;          /* bytes mapped for each of k and v */
 } vc_kv_cache;
 
 /* bytes of one block across all layers, K and V */
@@ -29,11 +32,17 @@ int vc_kv_cache_create(vc_kv_cache **out, const vc_config *cfg, vc_dtype dtype,
                        int block_size, int n_blocks, vc_error *err);
 void vc_kv_cache_free(vc_kv_cache *kv);
 
-static inline uint8_t *vc_kv_k_slot(const vc_kv_cache *kv, int layer, int64_t slot) {
-    return kv->k + ((size_t)layer * kv->n_blocks * kv->block_size + (size_t)slot) * kv->slot_bytes;
+/* the K (V) row of kv head `head` at slot `slot` (block slot / block_size) */
+static inline size_t vc_kv_row_offset(const vc_kv_cache *kv, int layer, int64_t slot, int head) {
+    const size_t block = (size_t)layer * kv->n_blocks + (size_t)(slot / kv->block_size);
+    return ((block * kv->n_kv_heads + (size_t)head) * kv->block_size + (size_t)(slot % kv->block_size)) *
+           kv->row_bytes;
 }
-static inline uint8_t *vc_kv_v_slot(const vc_kv_cache *kv, int layer, int64_t slot) {
-    return kv->v + ((size_t)layer * kv->n_blocks * kv->block_size + (size_t)slot) * kv->slot_bytes;
+static inline uint8_t *vc_kv_k_row(const vc_kv_cache *kv, int layer, int64_t slot, int head) {
+    return kv->k + vc_kv_row_offset(kv, layer, slot, head);
+}
+static inline uint8_t *vc_kv_v_row(const vc_kv_cache *kv, int layer, int64_t slot, int head) {
+    return kv->v + vc_kv_row_offset(kv, layer, slot, head);
 }
 
 #endif

@@ -35,11 +35,12 @@ static void store_row(vc_dtype dtype, uint8_t *dst, const float *src, int n) {
 
 void vc_cpu_kv_store(vc_kv_cache *kv, int layer, const float *k, const float *v,
                      const int32_t *slot_mapping, int n_tokens) {
-    const int n = kv->n_kv_heads * kv->head_dim;
-    for (int t = 0; t < n_tokens; t++) {
-        store_row(kv->dtype, vc_kv_k_slot(kv, layer, slot_mapping[t]), k + (size_t)t * n, n);
-        store_row(kv->dtype, vc_kv_v_slot(kv, layer, slot_mapping[t]), v + (size_t)t * n, n);
-    }
+    const int hd = kv->head_dim, n = kv->n_kv_heads * hd;
+    for (int t = 0; t < n_tokens; t++)
+        for (int h = 0; h < kv->n_kv_heads; h++) {
+            store_row(kv->dtype, vc_kv_k_row(kv, layer, slot_mapping[t], h), k + (size_t)t * n + (size_t)h * hd, hd);
+            store_row(kv->dtype, vc_kv_v_row(kv, layer, slot_mapping[t], h), v + (size_t)t * n + (size_t)h * hd, hd);
+        }
 }
 
 /* s[j] = e^(s[j] - m) for j < n (n <= SCORE_CHUNK; s has room for
@@ -152,6 +153,27 @@ static void kdot8(const float *const *k, const float *q, int n, float *out) {
                                         _mm256_permute2f128_ps(u0, u1, 0x31)));
 }
 
+/* One row's online-softmax step over its next n scores s (room for
+ * SCORE_CHUNK): the running max *m and sum *l move on, s becomes
+ * e^(s - m); returns the factor for the row's accumulator (0 on the first
+ * chunk, where *m = -inf) */
+static float softmax_step(float *s, int n, float *m, float *l) {
+    float cm = -INFINITY;
+    int j = 0;
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(s + j));
+    float m8[8];
+    _mm256_storeu_ps(m8, vmax);
+    for (int u = 0; u < 8; u++) cm = m8[u] > cm ? m8[u] : cm;
+    for (; j < n; j++) cm = s[j] > cm ? s[j] : cm;
+    const float m_new = cm > *m ? cm : *m;
+    const float corr = expf(*m - m_new);
+    *l *= corr;
+    *m = m_new;
+    *l += exp_shifted(s, n, m_new);
+    return corr;
+}
+
 /* dst[p] = the n K or V rows src[p] as floats: F32 rows in place, F16 /
  * BF16 rows converted (exactly) into buf ([n][hd]) */
 static void rows_f32(vc_dtype dtype, const uint8_t *const *src, int n, int hd, float *buf, const float **dst) {
@@ -175,6 +197,7 @@ typedef struct att_job {
     const int32_t *positions, *seq_of_token, *block_tables;
     int max_blocks, sliding_window;
     int tile_tokens;   /* most tokens per tile (1: no tiles) */
+    int amx;           /* tiles through attend_tile_amx */
     float scale;
 } att_job;
 
@@ -195,7 +218,6 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
     const vc_kv_cache *kv = J->kv;
     const int layer = J->layer, n_heads = J->n_heads;
     const int hd = kv->head_dim, bs = kv->block_size;
-    const size_t elem = kv->slot_bytes / ((size_t)kv->n_kv_heads * hd);
     const float scale = J->scale;
     const int s = J->seq_of_token[t], pos = J->positions[t];
     const int32_t *table = J->block_tables + (size_t)s * J->max_blocks;
@@ -215,7 +237,7 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
         const int c1 = c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos;
         for (int j = c0; j <= c1; j++) {
             const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
-            const uint8_t *k = vc_kv_k_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
+            const uint8_t *k = vc_kv_k_row(kv, layer, slot, kvh);
             for (int g = 0; g < ng; g++) scores[g][j - c0] = kdot(kv->dtype, k, qh[g], hd) * scale;
         }
         for (int g = 0; g < ng; g++) {
@@ -229,7 +251,7 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
         }
         for (int j = c0; j <= c1; j++) {
             const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
-            const uint8_t *v = vc_kv_v_slot(kv, layer, slot) + (size_t)kvh * hd * elem;
+            const uint8_t *v = vc_kv_v_row(kv, layer, slot, kvh);
             for (int g = 0; g < ng; g++)
                 scale_axpy(acc[g], j == c0 ? corr[g] : 1.0f, scores[g][j - c0], kv->dtype, v, hd);
         }
@@ -255,7 +277,6 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
     const vc_kv_cache *kv = J->kv;
     const int layer = J->layer, n_heads = J->n_heads;
     const int hd = kv->head_dim, bs = kv->block_size;
-    const size_t elem = kv->slot_bytes / ((size_t)kv->n_kv_heads * hd);
     const float scale = J->scale;
     const int32_t *table = J->block_tables + (size_t)J->seq_of_token[t0] * J->max_blocks;
     const int pos0 = J->positions[t0], pos_last = pos0 + nt - 1, j0 = window_start(J, t0);
@@ -288,7 +309,7 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
             const float *kf[8];
             for (int p = 0; p < 8; p++) {
                 const int j = c0 + (jb + p < len_max ? jb + p : len_max - 1);
-                src[p] = vc_kv_k_slot(kv, layer, (int64_t)table[j / bs] * bs + j % bs) + (size_t)kvh * hd * elem;
+                src[p] = vc_kv_k_row(kv, layer, (int64_t)table[j / bs] * bs + j % bs, kvh);
             }
             rows_f32(kv->dtype, src, 8, hd, buf, kf);
             for (int r = r0; r < R; r++) {
@@ -298,21 +319,7 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
                 for (int u = 0; u < 8 && jb + u < len[r]; u++) scores[r][jb + u] = s8[u] * scale;
             }
         }
-        for (int r = r0; r < R; r++) {
-            float cm = -INFINITY;
-            int j = 0;
-            __m256 vmax = _mm256_set1_ps(-INFINITY);
-            for (; j + 8 <= len[r]; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(scores[r] + j));
-            float m8[8];
-            _mm256_storeu_ps(m8, vmax);
-            for (int u = 0; u < 8; u++) cm = m8[u] > cm ? m8[u] : cm;
-            for (; j < len[r]; j++) cm = scores[r][j] > cm ? scores[r][j] : cm;
-            const float m_new = cm > m[r] ? cm : m[r];
-            corr[r] = expf(m[r] - m_new); /* 0 on the first chunk (m = -inf) */
-            l[r] *= corr[r];
-            m[r] = m_new;
-            l[r] += exp_shifted(scores[r], len[r], m_new);
-        }
+        for (int r = r0; r < R; r++) corr[r] = softmax_step(scores[r], len[r], &m[r], &l[r]);
         /* acc = acc * corr, then + p_j v_j in order, 8 positions at a time
          * (acc in registers, 4 or 1 vectors of 8 dims, within a group) */
         for (int jb = 0; jb < len_max; jb += 8) {
@@ -321,7 +328,7 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
             const float *vf[8];
             for (int p = 0; p < n8; p++) {
                 const int j = c0 + jb + p;
-                src[p] = vc_kv_v_slot(kv, layer, (int64_t)table[j / bs] * bs + j % bs) + (size_t)kvh * hd * elem;
+                src[p] = vc_kv_v_row(kv, layer, (int64_t)table[j / bs] * bs + j % bs, kvh);
             }
             rows_f32(kv->dtype, src, n8, hd, buf, vf);
             for (int r = r0; r < R; r++) {
@@ -371,6 +378,234 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
 }
 #endif
 
+#if defined(VC_ATT_AVX2) && defined(__x86_64__)
+#define VC_ATT_AMX 1
+/* AMX tiles with bf16 K/V (the default KV dtype; vc_cpu_paged_attention
+ * takes this path at kernel level amx when the CPU has AMX-BF16). A tile
+ * of rows as attend_tile, the same chunks of SCORE_CHUNK positions from the
+ * window start and the same online softmax (softmax_step), but the two
+ * products run on the tile unit (tdpbf16ps: bf16 pairs, fp32 sums):
+ *   scores: C (16 positions x rows) = K (16 positions x 32 dims, loaded
+ *           straight from the KV blocks) . Q^T, dim block by dim block;
+ *   values: C (rows x 16 dims) = P (rows x 32 positions) . V (32 positions,
+ *           interleaved by pairs of positions, x 16 dims), over the chunk.
+ * The float side is split into three bf16 terms, hi + mid + lo (each the
+ * rounding of what the previous left; their sum is the float but for
+ * ~2^-24 of it), and the three products accumulate into one C: K and V are
+ * exact in bf16, so the results are fp32-accurate sums in another order
+ * than the float path's. Each C element depends only on its own row's
+ * Q or P and the K/V positions it covers; positions past a row's end get
+ * p = 0 (adding +-0 leaves C as it is), so a token alone gives bitwise its
+ * row of a tile. */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")
+#include <immintrin.h>
+
+enum { AMX_HD_MAX = 256 };
+
+typedef struct att_tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} att_tilecfg;
+
+/* the 16 floats x as three bf16 terms t[0] + t[1] + t[2] */
+static inline void split3_bf16(__m512 x, __m256i t[3]) {
+    for (int e = 0; e < 3; e++) {
+        t[e] = (__m256i)_mm512_cvtneps_pbh(x);
+        x = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(t[e]), 16)));
+    }
+}
+
+/* the K or V rows (base: kv->k or kv->v) of kv head h at positions
+ * [j, j + n), into L1 */
+static inline void prefetch_rows(const vc_kv_cache *kv, const uint8_t *base, int layer, const int32_t *table, int j,
+                                 int n, int h, int l2) {
+    const int bs = kv->block_size;
+    for (int p = j; p < j + n; p++) {
+        const uint8_t *r = base + vc_kv_row_offset(kv, layer, (int64_t)table[p / bs] * bs + p % bs, h);
+        for (size_t o = 0; o < kv->row_bytes; o += 64) {
+            if (l2) _mm_prefetch((const char *)r + o, _MM_HINT_T1);
+            else _mm_prefetch((const char *)r + o, _MM_HINT_T0);
+        }
+    }
+}
+
+static void attend_tile_amx(const att_job *J, int t0, int nt, int kvh, int h0, int ng) {
+    const vc_kv_cache *kv = J->kv;
+    const int layer = J->layer, n_heads = J->n_heads;
+    const int hd = kv->head_dim, bs = kv->block_size, nb32 = hd / 32, ndg = hd / 16;
+    const float scale = J->scale;
+    const int32_t *table = J->block_tables + (size_t)J->seq_of_token[t0] * J->max_blocks;
+    const int pos0 = J->positions[t0], pos_last = pos0 + nt - 1, j0 = window_start(J, t0);
+    const int R = nt * ng, ngr = (R + 15) / 16, gr = R < 16 ? R : 16;
+
+    float acc[TILE_FLOATS];                                /* [R][hd] */
+    float scores[TILE_ROWS][SCORE_CHUNK];
+    float m[TILE_ROWS], l[TILE_ROWS], corr[TILE_ROWS];
+    /* Q^T terms [row group][dim block][term][16 dim pairs][16 rows] */
+    uint32_t bq[TILE_ROWS / 16][AMX_HD_MAX / 32][3][16][16] __attribute__((aligned(64)));
+    /* P terms [row group][32-position half][term][16 rows][32 positions] */
+    uint16_t ap[TILE_ROWS / 16][2][3][16][32] __attribute__((aligned(64)));
+    /* V [32-position half][16-dim group][16 position pairs][16 dims][2] */
+    uint16_t bv[2][AMX_HD_MAX / 16][16][32] __attribute__((aligned(64)));
+    uint16_t kbuf[16][AMX_HD_MAX] __attribute__((aligned(64)));
+    float ct[16][16] __attribute__((aligned(64)));
+
+    memset(bq, 0, sizeof bq[0] * (size_t)ngr);
+    memset(ap, 0, sizeof ap[0] * (size_t)ngr);
+    for (int r = 0; r < R; r++) {
+        memset(acc + (size_t)r * hd, 0, (size_t)hd * sizeof(float));
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        const float *q = J->q + ((size_t)(t0 + r / ng) * n_heads + h0 + r % ng) * hd;
+        for (int d = 0; d < hd; d += 16) {
+            __m256i t[3];
+            split3_bf16(_mm512_loadu_ps(q + d), t);
+            for (int e = 0; e < 3; e++) {
+                uint32_t w[8];
+                _mm256_storeu_si256((__m256i *)w, t[e]);
+                for (int i = 0; i < 8; i++) bq[r / 16][d / 32][e][(d % 32) / 2 + i][r % 16] = w[i];
+            }
+        }
+    }
+
+    att_tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    /* scores: C 0, K 1, Q^T 2; values: C 3, P 4, V 5 */
+    cfg.rows[0] = 16; cfg.colsb[0] = (uint16_t)(4 * gr);
+    cfg.rows[1] = 16; cfg.colsb[1] = 64;
+    cfg.rows[2] = 16; cfg.colsb[2] = (uint16_t)(4 * gr);
+    cfg.rows[3] = (uint8_t)gr; cfg.colsb[3] = 64;
+    cfg.rows[4] = (uint8_t)gr; cfg.colsb[4] = 64;
+    cfg.rows[5] = 16; cfg.colsb[5] = 64;
+    _tile_loadconfig(&cfg);
+
+    const __m512i vidx = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    const __m512i ilo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                         39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i ihi = _mm512_add_epi16(ilo, _mm512_set1_epi16(16));
+    for (int c0 = j0; c0 <= pos_last; c0 += SCORE_CHUNK) {
+        const int len_max = (c0 + SCORE_CHUNK - 1 < pos_last ? c0 + SCORE_CHUNK - 1 : pos_last) - c0 + 1;
+        const int r0 = (c0 > pos0 ? c0 - pos0 : 0) * ng;
+        int len[TILE_ROWS];
+        for (int r = r0; r < R; r++) {
+            const int pos = pos0 + r / ng;
+            len[r] = (c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos) - c0 + 1;
+        }
+        /* into L2: this chunk's K and V rows on the first chunk, the next
+         * chunk's from then on */
+        for (int c = c0 == j0 ? c0 : c0 + SCORE_CHUNK; c <= c0 + SCORE_CHUNK && c <= pos_last; c += SCORE_CHUNK) {
+            const int n = pos_last - c + 1 < SCORE_CHUNK ? pos_last - c + 1 : SCORE_CHUNK;
+            prefetch_rows(kv, kv->k, layer, table, c, n, kvh, 1);
+            prefetch_rows(kv, kv->v, layer, table, c, n, kvh, 1);
+        }
+        /* scores, 16 positions at a time */
+        for (int jb = 0; jb < len_max; jb += 16) {
+            const int n16 = len_max - jb < 16 ? len_max - jb : 16, p0 = c0 + jb;
+            /* into L1: the next 16 positions' K rows (to this tile's last
+             * position) and these 16 positions' V rows */
+            const int pn = p0 + 16 <= pos_last ? (pos_last - p0 - 16 + 1 < 16 ? pos_last - p0 - 16 + 1 : 16) : 0;
+            prefetch_rows(kv, kv->k, layer, table, p0 + 16, pn, kvh, 0);
+            prefetch_rows(kv, kv->v, layer, table, p0, n16, kvh, 0);
+            /* K rows straight from the block, or copied (block edges, the
+             * chunk's end: zero rows) */
+            const uint8_t *kb;
+            size_t kstride;
+            if (n16 == 16 && p0 / bs == (p0 + 15) / bs) {
+                kb = vc_kv_k_row(kv, layer, (int64_t)table[p0 / bs] * bs + p0 % bs, kvh);
+                kstride = kv->row_bytes;
+            } else {
+                for (int p = 0; p < 16; p++) {
+                    const int j = p0 + p;
+                    if (p < n16)
+                        memcpy(kbuf[p], vc_kv_k_row(kv, layer, (int64_t)table[j / bs] * bs + j % bs, kvh),
+                               (size_t)hd * 2);
+                    else
+                        memset(kbuf[p], 0, (size_t)hd * 2);
+                }
+                kb = (const uint8_t *)kbuf;
+                kstride = sizeof kbuf[0];
+            }
+            for (int g = r0 / 16; g < ngr; g++) {
+                _tile_zero(0);
+                for (int b = 0; b < nb32; b++) {
+                    _tile_loadd(1, kb + 64 * b, kstride);
+                    for (int e = 0; e < 3; e++) {
+                        _tile_loadd(2, bq[g][b][e], 64);
+                        _tile_dpbf16ps(0, 1, 2);
+                    }
+                }
+                _tile_stored(0, ct, 64);
+                for (int r = g * 16 > r0 ? g * 16 : r0; r < R && r < g * 16 + 16; r++) {
+                    if (jb >= len[r]) continue;
+                    const __m512 sv = _mm512_i32gather_ps(vidx, &ct[0][r % 16], 4);
+                    _mm512_storeu_ps(scores[r] + jb, _mm512_mul_ps(sv, _mm512_set1_ps(scale)));
+                }
+            }
+        }
+        for (int r = r0; r < R; r++) corr[r] = softmax_step(scores[r], len[r], &m[r], &l[r]);
+        /* P as three bf16 terms (0 past each row's end, and for rows done) */
+        const int nh = (len_max + 31) / 32;
+        for (int r = r0 / 16 * 16; r < ngr * 16; r++) {
+            for (int h = 0; h < nh; h++)
+                for (int u = 0; u < 32; u += 16) {
+                    const int j = 32 * h + u;
+                    __m512 p = _mm512_setzero_ps();
+                    if (r >= r0 && r < R && j < len[r]) {
+                        const __mmask16 k = len[r] - j >= 16 ? 0xFFFF : (__mmask16)((1u << (len[r] - j)) - 1);
+                        p = _mm512_maskz_loadu_ps(k, scores[r] + j);
+                    }
+                    __m256i t[3];
+                    split3_bf16(p, t);
+                    for (int e = 0; e < 3; e++) _mm256_store_si256((__m256i *)&ap[r / 16][h][e][r % 16][u], t[e]);
+                }
+        }
+        /* V by pairs of positions (0 past the chunk's end) */
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < 16; i++) {
+                const uint8_t *va = NULL, *vb = NULL;
+                const int ja = c0 + 32 * h + 2 * i, jbb = ja + 1;
+                if (ja - c0 < len_max) va = vc_kv_v_row(kv, layer, (int64_t)table[ja / bs] * bs + ja % bs, kvh);
+                if (jbb - c0 < len_max) vb = vc_kv_v_row(kv, layer, (int64_t)table[jbb / bs] * bs + jbb % bs, kvh);
+                for (int d = 0; d < hd; d += 32) {
+                    const __m512i a = va ? _mm512_loadu_si512(va + 2 * d) : _mm512_setzero_si512();
+                    const __m512i b = vb ? _mm512_loadu_si512(vb + 2 * d) : _mm512_setzero_si512();
+                    _mm512_store_si512(bv[h][d / 16][i], _mm512_permutex2var_epi16(a, ilo, b));
+                    _mm512_store_si512(bv[h][d / 16 + 1][i], _mm512_permutex2var_epi16(a, ihi, b));
+                }
+            }
+        /* acc = fma(acc, corr, P . V) */
+        for (int g = r0 / 16; g < ngr; g++)
+            for (int dg = 0; dg < ndg; dg++) {
+                _tile_zero(3);
+                for (int h = 0; h < nh; h++) {
+                    _tile_loadd(5, bv[h][dg], 64);
+                    for (int e = 0; e < 3; e++) {
+                        _tile_loadd(4, ap[g][h][e], 64);
+                        _tile_dpbf16ps(3, 4, 5);
+                    }
+                }
+                _tile_stored(3, ct, 64);
+                for (int r = g * 16 > r0 ? g * 16 : r0; r < R && r < g * 16 + 16; r++) {
+                    float *a = acc + (size_t)r * hd + 16 * dg;
+                    _mm512_storeu_ps(a, _mm512_fmadd_ps(_mm512_loadu_ps(a), _mm512_set1_ps(corr[r]),
+                                                        _mm512_load_ps(ct[r % 16])));
+                }
+            }
+    }
+    _tile_release();
+    for (int r = 0; r < R; r++) {
+        float *o = J->out + ((size_t)(t0 + r / ng) * n_heads + h0 + r % ng) * hd;
+        const float *a = acc + (size_t)r * hd;
+        const float inv_l = 1.0f / l[r];
+        for (int i = 0; i < hd; i++) o[i] = a[i] * inv_l;
+    }
+}
+#pragma GCC pop_options
+#endif
+
 /* token t starts a tile: a new sequence or a gap in positions, a window
  * that cuts in (then each token is a tile of its own), or a position that
  * is a multiple of the tile size (so that tiles are found from any token) */
@@ -393,6 +628,12 @@ static void att_task(void *arg, int64_t task) {
     while (nt < J->tile_tokens && t + nt < J->n_tokens && !tile_start(J, t + nt)) nt++;
     for (int g0 = 0; g0 < group; g0 += GROUP_MAX) {
         const int ng = group - g0 < GROUP_MAX ? group - g0 : GROUP_MAX;
+#ifdef VC_ATT_AMX
+        if (J->amx) {
+            attend_tile_amx(J, t, nt, kvh, kvh * group + g0, ng);
+            continue;
+        }
+#endif
 #ifdef VC_ATT_AVX2
         if (J->kv->head_dim % 8 == 0) {
             attend_tile(J, t, nt, kvh, kvh * group + g0, ng);
@@ -408,7 +649,12 @@ void vc_cpu_paged_attention(float *out, const float *q, const vc_kv_cache *kv, i
                             const int32_t *seq_of_token, const int32_t *block_tables,
                             int max_blocks, int sliding_window, float scale, vc_pool *pool) {
     att_job job = { out, q, kv, layer, n_heads, n_tokens, positions, seq_of_token, block_tables,
-                    max_blocks, sliding_window, 1, scale };
+                    max_blocks, sliding_window, 1, 0, scale };
+#ifdef VC_ATT_AMX
+    job.amx = kv->dtype == VC_BF16 && kv->head_dim % 32 == 0 && kv->head_dim <= AMX_HD_MAX &&
+              vc_cpu_kernels() >= VC_KERNELS_AMX && __builtin_cpu_supports("amx-bf16") &&
+              __builtin_cpu_supports("avx512bf16");
+#endif
 #ifdef VC_ATT_AVX2
     if (kv->head_dim % 8 == 0) {
         /* as many tokens as the tile's rows and accumulators hold */
