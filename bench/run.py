@@ -221,6 +221,15 @@ def bench_model(model, T, a, bin_dir, be, membw, cmds):
     A["r_tp"] = A["tp"]["total_tps"] / R["peer_tp"]["speed"]
     R["act8"] = A
 
+    # and with --precise (value + residual pairs in every matmul: transformers'
+    # float32 logits within ~1e-3 nats), prefill / decode / throughput only
+    P = {}
+    for key, args in (("single", f"single 512 {gen} {T}"), ("tp", f"throughput {n_seqs} {lo} {hi} {T} 0")):
+        c = f"{be} --precise {model} {args}"
+        cmds[f"{name}: ours --precise {key}"] = c
+        P[key] = json_lines(sh(c.split()))[0]
+    R["precise"] = P
+
     # roofline: bytes per decoded token at single stream ~ weights + KV at
     # the mid-decode context, for each depth
     for key, ctx_mid, tps in (("d0", 8 + gen // 2, R["ours_single_d0"]["decode_tps"]),
@@ -339,7 +348,8 @@ def main():
     L.append("")
     L.append("`--act8` quantizes the activations of every matmul to 8 bits, as llama.cpp does; the default keeps "
              "float activations for the down projection (their outliers) and 16-bit-class ones for Q8_0 "
-             "weights, which costs prefill and batched speed (docs/forward.md).")
+             "weights, which costs prefill and batched speed; `--precise` (value + residual 8-bit pairs in every "
+             "matmul: Hugging Face transformers' float32 logits within ~1e-3 nats) costs more (docs/forward.md).")
     L.append("")
     for R in results:
         name = os.path.basename(R["model"])
@@ -366,6 +376,12 @@ def main():
             if o and p and o8:
                 L.append(f"| decode, batch {b} (tok/s) | {o:.1f} | {p:.1f} | {o / p:.2f}x | {o8:.1f} | {o8 / p:.2f}x |")
         L.append("")
+        Pr = R.get("precise")
+        if Pr:
+            L.append(f"`--precise`: prefill {Pr['single']['prefill_tps']:.1f} tok/s "
+                     f"({Pr['single']['prefill_tps'] / ps['prefill_tps']:.2f}x), decode after 512 "
+                     f"{Pr['single']['decode_tps']:.1f} tok/s ({Pr['single']['decode_tps'] / ps['decode_depth_tps']:.2f}x), "
+                     f"throughput {Pr['tp']['total_tps']:.1f} tok/s ({Pr['tp']['total_tps'] / pt['speed']:.2f}x).\n")
         if "ours_single_1t" in R:
             o1 = R["ours_single_1t"]
             L.append(f"Thread scaling (ours, 1 -> {T} threads): prefill {o1['prefill_tps']:.1f} -> "
