@@ -502,15 +502,17 @@ static void test_matmul_precise(void **state) {
 /* paged attention over long contexts (several 64-position score chunks),
  * GQA, sliding window, KV dtypes, scattered blocks: against the textbook
  * softmax(q k^T * scale) v in double precision */
-static void check_attention(vc_dtype kv_dtype, int window, double tol) {
-    enum { HD = 64, NKV = 2, NH = 6, BS = 16, NB = 24, LEN = 300 };
+static void check_attention_shape(vc_dtype kv_dtype, int window, double tol, int HD, int BS) {
+    enum { NKV = 2, NH = 6, LEN = 300, HD_MAX = 128 };
+    const int NB = (LEN + BS - 1) / BS + 5;
+    assert_true(HD <= HD_MAX);
     vc_config cfg = { .n_layers = 2, .n_kv_heads = NKV, .head_dim = HD };
     vc_kv_cache *kv = NULL;
     vc_error err;
     assert_int_equal(vc_kv_cache_create(&kv, &cfg, kv_dtype, BS, NB, &err), 0);
     unsigned seed = 99;
-    const int max_blocks = (LEN + BS - 1) / BS;   /* 19 of the 24 blocks, reversed and offset */
-    int32_t table[32], slots[LEN], positions[LEN], seq_of[LEN];
+    const int max_blocks = (LEN + BS - 1) / BS;   /* all but 5 of the blocks, reversed and offset */
+    int32_t table[64], slots[LEN], positions[LEN], seq_of[LEN];
     for (int i = 0; i < max_blocks; i++) table[i] = (int32_t)(NB - 1 - i);
     float *k = malloc((size_t)LEN * NKV * HD * sizeof(float)), *v = malloc((size_t)LEN * NKV * HD * sizeof(float));
     float *q = malloc((size_t)LEN * NH * HD * sizeof(float)), *out = malloc((size_t)LEN * NH * HD * sizeof(float));
@@ -525,14 +527,14 @@ static void check_attention(vc_dtype kv_dtype, int window, double tol) {
     vc_pool *pool = NULL;
     assert_int_equal(vc_pool_create(&pool, 2, &err), 0);
     const float scale = 1.0f / sqrtf((float)HD);
-    vc_cpu_paged_attention(out, q, kv, 1, LEN, NH, positions, seq_of, table, 32, window, scale, pool);
+    vc_cpu_paged_attention(out, q, kv, 1, LEN, NH, positions, seq_of, table, 64, window, scale, pool);
     /* the stored K/V as the kernel sees them (rounded to the KV dtype) */
     double max_err = 0;
     for (int t = 0; t < LEN; t += 7) {
         for (int h = 0; h < NH; h++) {
             const int kvh = h / (NH / NKV);
             const int j0 = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
-            double mx = -1e300, den = 0, o[HD] = { 0 };
+            double mx = -1e300, den = 0, o[HD_MAX] = { 0 };
             double sc[LEN];
             for (int j = j0; j <= t; j++) {
                 double d = 0;
@@ -561,27 +563,32 @@ static void check_attention(vc_dtype kv_dtype, int window, double tol) {
             }
         }
     }
-    printf("  attention kv %s window %d: max abs error %.3g\n", vc_dtype_name(kv_dtype), window, max_err);
+    printf("  attention kv %s window %d head_dim %d block %d: max abs error %.3g\n", vc_dtype_name(kv_dtype), window,
+           HD, BS, max_err);
     assert_true(max_err <= tol);
     /* a token alone gives bitwise its row of the whole prompt (tiles of
      * tokens share K/V loads, never arithmetic), from within a tile, at
      * chunk edges, or after a batch of tokens starting mid-tile */
     const int lone[] = { 0, 5, 63, 64, 65, 130, 299 };
-    float one[NH * HD];
+    float one[NH * HD_MAX];
     for (size_t i = 0; i < sizeof lone / sizeof lone[0]; i++) {
         const int t = lone[i];
-        vc_cpu_paged_attention(one, q + (size_t)t * NH * HD, kv, 1, 1, NH, positions + t, seq_of, table, 32, window,
+        vc_cpu_paged_attention(one, q + (size_t)t * NH * HD, kv, 1, 1, NH, positions + t, seq_of, table, 64, window,
                                scale, pool);
-        assert_memory_equal(one, out + (size_t)t * NH * HD, sizeof one);
+        assert_memory_equal(one, out + (size_t)t * NH * HD, (size_t)NH * HD * sizeof(float));
     }
     float *part = malloc((size_t)(LEN - 77) * NH * HD * sizeof(float));
-    vc_cpu_paged_attention(part, q + (size_t)77 * NH * HD, kv, 1, LEN - 77, NH, positions + 77, seq_of, table, 32,
+    vc_cpu_paged_attention(part, q + (size_t)77 * NH * HD, kv, 1, LEN - 77, NH, positions + 77, seq_of, table, 64,
                            window, scale, pool);
     assert_memory_equal(part, out + (size_t)77 * NH * HD, (size_t)(LEN - 77) * NH * HD * sizeof(float));
     free(part);
     vc_pool_free(pool);
     vc_kv_cache_free(kv);
     free(k); free(v); free(q); free(out);
+}
+
+static void check_attention(vc_dtype kv_dtype, int window, double tol) {
+    check_attention_shape(kv_dtype, window, tol, 64, 16);
 }
 
 static void test_attention(void **state) {
@@ -591,6 +598,11 @@ static void test_attention(void **state) {
     check_attention(VC_F16, 0, 1e-5);
     check_attention(VC_BF16, 70, 1e-5);
     check_attention(VC_BF16, 0, 1e-5);   /* amx: K tiles loaded straight from whole blocks */
+    /* head_dim 128 (four 32-dim blocks, eight 16-dim groups), blocks of 32
+     * and of 8 (16 positions never in one block: K rows copied) */
+    check_attention_shape(VC_BF16, 0, 1e-5, 128, 32);
+    check_attention_shape(VC_BF16, 0, 1e-5, 32, 8);
+    check_attention_shape(VC_F32, 0, 1e-5, 128, 32);
 }
 
 /* every task runs exactly once, over many runs of varying size */
