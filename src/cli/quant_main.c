@@ -82,9 +82,12 @@ int vc_cli_quant_main(int *argc_io, char ***argv_io) {
     bool act8 = false, precise = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--act8") || !strcmp(a, "--precise")) {
-            if (a[2] == 'a') act8 = true;
-            else precise = true;
+        if (!strcmp(a, "--act8")) {
+            act8 = true;
+            continue;
+        }
+        if (!strcmp(a, "--precise")) {
+            precise = true;
             continue;
         }
         if (i + 1 >= argc) {

@@ -1,8 +1,9 @@
-/* The physical KV pool: one allocation, n_blocks blocks of block_size slots,
- * per layer a K and a V array laid out [n_blocks][n_kv_heads][block_size][head_dim]
- * in the KV dtype (F32, F16 or BF16): a block's rows of one kv head are
- * contiguous, so attention (one task per kv head) streams them. Which sequence owns which block is the
- * engine's business (block_manager); the pool only stores. */
+/* The physical KV pool: n_blocks blocks of block_size slots, per layer a K
+ * and a V array laid out [n_blocks][n_kv_heads][block_size][head_dim] in the
+ * KV dtype (F32, F16 or BF16): a block's rows of one kv head are contiguous,
+ * so attention (one task per kv head) streams them. Which sequence owns
+ * which block is the engine's business (block_manager); the pool only
+ * stores. */
 #ifndef VLLMC_KV_CACHE_H
 #define VLLMC_KV_CACHE_H
 
