@@ -264,6 +264,19 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
 }
 
 #ifdef VC_ATT_AVX2
+/* The chunk of a tile (rows r = token r / ng, tokens at positions pos0 ..
+ * pos_last) starting at position c0: returns its longest row's length;
+ * *r0 = the first row still reading (rows of tokens whose context ends
+ * before c0 are done), len[r] = each later row's length */
+static int chunk_rows(int c0, int pos0, int pos_last, int ng, int R, int *r0, int *len) {
+    *r0 = (c0 > pos0 ? c0 - pos0 : 0) * ng;
+    for (int r = *r0; r < R; r++) {
+        const int pos = pos0 + r / ng;
+        len[r] = (c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos) - c0 + 1;
+    }
+    return (c0 + SCORE_CHUNK - 1 < pos_last ? c0 + SCORE_CHUNK - 1 : pos_last) - c0 + 1;
+}
+
 /* A tile: tokens [t0, t0 + nt) of one sequence at consecutive positions,
  * sharing one window start (nt = 1 where a sliding window cuts in), x query
  * heads [h0, h0 + ng) of kv head kvh; row r = token r / ng, head r % ng.
@@ -294,14 +307,8 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
         qr[r] = J->q + ((size_t)(t0 + r / ng) * n_heads + h0 + r % ng) * hd;
     }
     for (int c0 = j0; c0 <= pos_last; c0 += SCORE_CHUNK) {
-        const int len_max = (c0 + SCORE_CHUNK - 1 < pos_last ? c0 + SCORE_CHUNK - 1 : pos_last) - c0 + 1;
-        /* rows of tokens whose context ends before c0 are done */
-        const int r0 = (c0 > pos0 ? c0 - pos0 : 0) * ng;
-        int len[TILE_ROWS];
-        for (int r = r0; r < R; r++) {
-            const int pos = pos0 + r / ng;
-            len[r] = (c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos) - c0 + 1;
-        }
+        int r0, len[TILE_ROWS];
+        const int len_max = chunk_rows(c0, pos0, pos_last, ng, R, &r0, len);
         /* scores, 8 positions at a time (the last group padded with the
          * tile's last position) */
         for (int jb = 0; jb < len_max; jb += 8) {
@@ -487,13 +494,8 @@ static void attend_tile_amx(const att_job *J, int t0, int nt, int kvh, int h0, i
                                          39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
     const __m512i ihi = _mm512_add_epi16(ilo, _mm512_set1_epi16(16));
     for (int c0 = j0; c0 <= pos_last; c0 += SCORE_CHUNK) {
-        const int len_max = (c0 + SCORE_CHUNK - 1 < pos_last ? c0 + SCORE_CHUNK - 1 : pos_last) - c0 + 1;
-        const int r0 = (c0 > pos0 ? c0 - pos0 : 0) * ng;
-        int len[TILE_ROWS];
-        for (int r = r0; r < R; r++) {
-            const int pos = pos0 + r / ng;
-            len[r] = (c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos) - c0 + 1;
-        }
+        int r0, len[TILE_ROWS];
+        const int len_max = chunk_rows(c0, pos0, pos_last, ng, R, &r0, len);
         /* into L2: this chunk's K and V rows on the first chunk, the next
          * chunk's from then on */
         for (int c = c0 == j0 ? c0 : c0 + SCORE_CHUNK; c <= c0 + SCORE_CHUNK && c <= pos_last; c += SCORE_CHUNK) {
