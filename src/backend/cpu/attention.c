@@ -71,6 +71,11 @@ static float exp_shifted(float *s, int n, float m) {
 #endif
 }
 
+/* the pool slot of position j through a sequence's block table */
+static inline int64_t pos_slot(const int32_t *table, int bs, int j) {
+    return (int64_t)table[j / bs] * bs + j % bs;
+}
+
 /* value i of a K or V row in the KV dtype, as a float (exact) */
 static inline float load1_kv(vc_dtype dtype, const uint8_t *v, int i) {
     if (dtype == VC_F32) return ((const float *)v)[i];
@@ -236,7 +241,7 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
     for (int c0 = j0; c0 <= pos; c0 += SCORE_CHUNK) {
         const int c1 = c0 + SCORE_CHUNK - 1 < pos ? c0 + SCORE_CHUNK - 1 : pos;
         for (int j = c0; j <= c1; j++) {
-            const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
+            const int64_t slot = pos_slot(table, bs, j);
             const uint8_t *k = vc_kv_k_row(kv, layer, slot, kvh);
             for (int g = 0; g < ng; g++) scores[g][j - c0] = kdot(kv->dtype, k, qh[g], hd) * scale;
         }
@@ -250,7 +255,7 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
             l[g] += exp_shifted(scores[g], c1 - c0 + 1, m_new);
         }
         for (int j = c0; j <= c1; j++) {
-            const int64_t slot = (int64_t)table[j / bs] * bs + j % bs;
+            const int64_t slot = pos_slot(table, bs, j);
             const uint8_t *v = vc_kv_v_row(kv, layer, slot, kvh);
             for (int g = 0; g < ng; g++)
                 scale_axpy(acc[g], j == c0 ? corr[g] : 1.0f, scores[g][j - c0], kv->dtype, v, hd);
@@ -264,6 +269,17 @@ static void attend_heads(const att_job *J, int t, int kvh, int h0, int ng) {
 }
 
 #ifdef VC_ATT_AVX2
+/* a tile's output rows: row r (token t0 + r / ng, head h0 + r % ng) =
+ * acc[r] / l[r] */
+static void tile_out(const att_job *J, int t0, int h0, int ng, int R, int hd, const float *acc, const float *l) {
+    for (int r = 0; r < R; r++) {
+        float *o = J->out + ((size_t)(t0 + r / ng) * J->n_heads + h0 + r % ng) * hd;
+        const float *a = acc + (size_t)r * hd;
+        const float inv_l = 1.0f / l[r];
+        for (int i = 0; i < hd; i++) o[i] = a[i] * inv_l;
+    }
+}
+
 /* The chunk of a tile (rows r = token r / ng, tokens at positions pos0 ..
  * pos_last) starting at position c0: returns its longest row's length;
  * *r0 = the first row still reading (rows of tokens whose context ends
@@ -316,7 +332,7 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
             const float *kf[8];
             for (int p = 0; p < 8; p++) {
                 const int j = c0 + (jb + p < len_max ? jb + p : len_max - 1);
-                src[p] = vc_kv_k_row(kv, layer, (int64_t)table[j / bs] * bs + j % bs, kvh);
+                src[p] = vc_kv_k_row(kv, layer, pos_slot(table, bs, j), kvh);
             }
             rows_f32(kv->dtype, src, 8, hd, buf, kf);
             for (int r = r0; r < R; r++) {
@@ -335,7 +351,7 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
             const float *vf[8];
             for (int p = 0; p < n8; p++) {
                 const int j = c0 + jb + p;
-                src[p] = vc_kv_v_row(kv, layer, (int64_t)table[j / bs] * bs + j % bs, kvh);
+                src[p] = vc_kv_v_row(kv, layer, pos_slot(table, bs, j), kvh);
             }
             rows_f32(kv->dtype, src, n8, hd, buf, vf);
             for (int r = r0; r < R; r++) {
@@ -376,12 +392,7 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
             }
         }
     }
-    for (int r = 0; r < R; r++) {
-        float *o = J->out + ((size_t)(t0 + r / ng) * n_heads + h0 + r % ng) * hd;
-        const float *a = acc + (size_t)r * hd;
-        const float inv_l = 1.0f / l[r];
-        for (int i = 0; i < hd; i++) o[i] = a[i] * inv_l;
-    }
+    tile_out(J, t0, h0, ng, R, hd, acc, l);
 }
 #endif
 
@@ -406,7 +417,6 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
  * row of a tile. */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")
-#include <immintrin.h>
 
 enum { AMX_HD_MAX = 256 };
 
@@ -425,12 +435,12 @@ static inline void split3_bf16(__m512 x, __m256i t[3]) {
 }
 
 /* the K or V rows (base: kv->k or kv->v) of kv head h at positions
- * [j, j + n), into L1 */
+ * [j, j + n), into L2 (l2) or L1 */
 static inline void prefetch_rows(const vc_kv_cache *kv, const uint8_t *base, int layer, const int32_t *table, int j,
                                  int n, int h, int l2) {
     const int bs = kv->block_size;
     for (int p = j; p < j + n; p++) {
-        const uint8_t *r = base + vc_kv_row_offset(kv, layer, (int64_t)table[p / bs] * bs + p % bs, h);
+        const uint8_t *r = base + vc_kv_row_offset(kv, layer, pos_slot(table, bs, p), h);
         for (size_t o = 0; o < kv->row_bytes; o += 64) {
             if (l2) _mm_prefetch((const char *)r + o, _MM_HINT_T1);
             else _mm_prefetch((const char *)r + o, _MM_HINT_T0);
@@ -516,13 +526,13 @@ static void attend_tile_amx(const att_job *J, int t0, int nt, int kvh, int h0, i
             const uint8_t *kb;
             size_t kstride;
             if (n16 == 16 && p0 / bs == (p0 + 15) / bs) {
-                kb = vc_kv_k_row(kv, layer, (int64_t)table[p0 / bs] * bs + p0 % bs, kvh);
+                kb = vc_kv_k_row(kv, layer, pos_slot(table, bs, p0), kvh);
                 kstride = kv->row_bytes;
             } else {
                 for (int p = 0; p < 16; p++) {
                     const int j = p0 + p;
                     if (p < n16)
-                        memcpy(kbuf[p], vc_kv_k_row(kv, layer, (int64_t)table[j / bs] * bs + j % bs, kvh),
+                        memcpy(kbuf[p], vc_kv_k_row(kv, layer, pos_slot(table, bs, j), kvh),
                                (size_t)hd * 2);
                     else
                         memset(kbuf[p], 0, (size_t)hd * 2);
@@ -569,8 +579,8 @@ static void attend_tile_amx(const att_job *J, int t0, int nt, int kvh, int h0, i
             for (int i = 0; i < 16; i++) {
                 const uint8_t *va = NULL, *vb = NULL;
                 const int ja = c0 + 32 * h + 2 * i, jbb = ja + 1;
-                if (ja - c0 < len_max) va = vc_kv_v_row(kv, layer, (int64_t)table[ja / bs] * bs + ja % bs, kvh);
-                if (jbb - c0 < len_max) vb = vc_kv_v_row(kv, layer, (int64_t)table[jbb / bs] * bs + jbb % bs, kvh);
+                if (ja - c0 < len_max) va = vc_kv_v_row(kv, layer, pos_slot(table, bs, ja), kvh);
+                if (jbb - c0 < len_max) vb = vc_kv_v_row(kv, layer, pos_slot(table, bs, jbb), kvh);
                 for (int d = 0; d < hd; d += 32) {
                     const __m512i a = va ? _mm512_loadu_si512(va + 2 * d) : _mm512_setzero_si512();
                     const __m512i b = vb ? _mm512_loadu_si512(vb + 2 * d) : _mm512_setzero_si512();
@@ -598,12 +608,7 @@ static void attend_tile_amx(const att_job *J, int t0, int nt, int kvh, int h0, i
             }
     }
     _tile_release();
-    for (int r = 0; r < R; r++) {
-        float *o = J->out + ((size_t)(t0 + r / ng) * n_heads + h0 + r % ng) * hd;
-        const float *a = acc + (size_t)r * hd;
-        const float inv_l = 1.0f / l[r];
-        for (int i = 0; i < hd; i++) o[i] = a[i] * inv_l;
-    }
+    tile_out(J, t0, h0, ng, R, hd, acc, l);
 }
 #pragma GCC pop_options
 #endif
