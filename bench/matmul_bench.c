@@ -3,7 +3,7 @@
  *
  *   matmul_bench TYPE OUT IN ROWS THREADS [REPS [MODE]]     e.g. matmul_bench q4_1 1536 576 64 2
  * MODE: 8bit (vc_cpu_matmul, the default), pairs (vc_cpu_matmul_precise),
- * float (vc_cpu_matmul_float_act)
+ * float (vc_cpu_matmul_float_act), act8 (llama.cpp's numerics, VC_ACT_Q8)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,10 @@ static double clock_s(clockid_t id) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static void matmul_act8(const vc_tensor *w, const float *x, int n_rows, float *y, vc_pool *pool) {
+    vc_cpu_matmul_act(1, &w, x, n_rows, &y, pool, VC_ACT_Q8);
+}
+
 int main(int argc, char **argv) {
     if (argc < 6) { fprintf(stderr, "usage: matmul_bench TYPE OUT IN ROWS THREADS [REPS]\n"); return 2; }
     vc_dtype t = VC_F32;
@@ -31,7 +35,10 @@ int main(int argc, char **argv) {
     const int reps = argc > 6 ? atoi(argv[6]) : 20;
     const char *mode = argc > 7 ? argv[7] : "8bit";
     void (*mm)(const vc_tensor *, const float *, int, float *, vc_pool *) =
-        !strcmp(mode, "pairs") ? vc_cpu_matmul_precise : !strcmp(mode, "float") ? vc_cpu_matmul_float_act : vc_cpu_matmul;
+        !strcmp(mode, "pairs")   ? vc_cpu_matmul_precise
+        : !strcmp(mode, "float") ? vc_cpu_matmul_float_act
+        : !strcmp(mode, "act8")  ? matmul_act8
+                                 : vc_cpu_matmul;
     const size_t rb = vc_row_bytes(t, n_in);
     uint8_t *w = malloc(rb * n_out);
     float *wf = malloc(sizeof(float) * n_in), *x = malloc(sizeof(float) * n_in * rows);

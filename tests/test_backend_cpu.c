@@ -83,10 +83,11 @@ static void test_dots(void **state) {
  * of its block scale; the integer kernels equal, up to float rounding, the
  * double-precision dot of quant.c's dequantized weights with the dequantized
  * activation row; avx2 and avx512 variants and every row count give the same
- * bits. */
+ * bits. Rows by VC_Q8_RULE_F32, and by VC_Q8_RULE_K (one d per 256 values, s
+ * the integer sum) against the K-quants (their super-block integer sums). */
 enum { QR = 11 }; /* activation rows: a group of 8 and one of 3 */
 
-static void check_qdot(vc_dtype t, int64_t n) {
+static void check_qdot_rule(vc_dtype t, int64_t n, vc_q8_rule rule) {
     unsigned seed = 4242u + (unsigned)t * 13u + (unsigned)n;
     float *w = malloc((size_t)n * sizeof(float));
     float *x = malloc((size_t)n * QR * sizeof(float));
@@ -104,7 +105,7 @@ static void check_qdot(vc_dtype t, int64_t n) {
     const vc_kernels best = vc_cpu_kernels();
     for (int j = 0; j < QR; j++) {
         uint8_t *qj = qx + j * qb;
-        vc_cpu_quantize_row_q8(x + j * n, n, qj);
+        vc_cpu_quantize_row_q8_rule(x + j * n, n, rule, qj, NULL);
         double ref = 0, scale = 0;
         for (int64_t b = 0; b < n / 32; b++) {
             int sum = 0;
@@ -120,15 +121,16 @@ static void check_qdot(vc_dtype t, int64_t n) {
                 scale += fabs((double)deq[k] * a);
                 sum += q;
             }
-            assert_true(vc_cpu_qrow_s(qj, n, b) == d * (float)sum);
+            assert_true(vc_cpu_qrow_s(qj, n, b) == (rule == VC_Q8_RULE_K ? (float)sum : d * (float)sum));
+            if (rule == VC_Q8_RULE_K) assert_true(d == vc_cpu_qrow_d(qj, n, b / 8 * 8));
         }
-        vc_cpu_qdot_rows(VC_KERNELS_AVX2, t, row, qj, qb, 1, n, &single[j], 1);
+        vc_cpu_qdot_rows(VC_KERNELS_AVX2, t, row, qj, qb, rule, 1, n, &single[j], 1);
         if (fabs(single[j] - ref) > 1e-5 * scale)
             fail_msg("%s n=%lld row %d: q8 dot %.9g vs reference %.9g", vc_dtype_name(t), (long long)n,
                      j, single[j], ref);
         if (best == VC_KERNELS_AVX512) {
             float v;
-            vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, row, qj, qb, 1, n, &v, 1);
+            vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, row, qj, qb, rule, 1, n, &v, 1);
             assert_memory_equal(&v, &single[j], sizeof v);
         }
     }
@@ -136,7 +138,7 @@ static void check_qdot(vc_dtype t, int64_t n) {
         for (int off = 0; off + nr <= QR; off++)
             for (int k = VC_KERNELS_AVX2; k <= (int)best; k++) {
                 float out[QR];
-                vc_cpu_qdot_rows((vc_kernels)k, t, row, qx + off * qb, qb, nr, n, out, 1);
+                vc_cpu_qdot_rows((vc_kernels)k, t, row, qx + off * qb, qb, rule, nr, n, out, 1);
                 assert_memory_equal(out, single + off, (size_t)nr * sizeof(float));
             }
     free(w);
@@ -144,6 +146,11 @@ static void check_qdot(vc_dtype t, int64_t n) {
     free(row);
     free(deq);
     free(qx);
+}
+
+static void check_qdot(vc_dtype t, int64_t n) {
+    check_qdot_rule(t, n, VC_Q8_RULE_F32);
+    if (vc_dtype_block_elems(t) == 256) check_qdot_rule(t, n, VC_Q8_RULE_K);
 }
 
 static void test_qdots(void **state) {
@@ -169,7 +176,7 @@ static void test_qdots(void **state) {
 /* AMX tiles give bitwise the vpdpbusd kernel's results, for every row and
  * column: two whole groups of 16 activation rows and a partial one of 5,
  * and a call of 3 rows (a partial group only) */
-static void check_amx(vc_dtype t, int64_t n) {
+static void check_amx_rule(vc_dtype t, int64_t n, vc_q8_rule rule) {
     enum { COLS = 16, ROWS = 37, FEW = 3 };
     unsigned seed = 77u + (unsigned)t + (unsigned)n;
     const size_t rb = vc_row_bytes(t, n), qb = vc_cpu_qrow_bytes(n), nb = vc_cpu_qnat_bytes(n);
@@ -182,27 +189,32 @@ static void check_amx(vc_dtype t, int64_t n) {
     }
     for (int r = 0; r < ROWS; r++) {
         for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + (r * 7 + i) % 13);
-        vc_cpu_quantize_row_q8_nat(x, n, qx + r * qb, nat + r * nb);
+        vc_cpu_quantize_row_q8_rule(x, n, rule, qx + r * qb, nat + r * nb);
         int8_t *check = malloc((size_t)n);
         vc_cpu_qrow_natural(qx + r * qb, n, check);
         assert_memory_equal(check, nat + r * nb, (size_t)n);
         free(check);
     }
     float amx[ROWS][COLS], few[FEW][COLS], ref[ROWS][COLS];
-    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, ROWS, n, &amx[0][0], COLS);
-    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, FEW, n, &few[0][0], COLS);
+    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, rule, ROWS, n, &amx[0][0], COLS);
+    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, rule, FEW, n, &few[0][0], COLS);
     for (int c = 0; c < COLS; c++)
-        vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, ROWS, n, &ref[0][c], COLS);
+        vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, rule, ROWS, n, &ref[0][c], COLS);
     for (int r = 0; r < ROWS; r++)
         for (int c = 0; c < COLS; c++) {
             if (memcmp(&amx[r][c], &ref[r][c], sizeof(float)))
-                fail_msg("%s n=%lld row %d col %d: amx %.9g vs vnni %.9g", vc_dtype_name(t), (long long)n, r, c,
-                         amx[r][c], ref[r][c]);
+                fail_msg("%s n=%lld rule %d row %d col %d: amx %.9g vs vnni %.9g", vc_dtype_name(t), (long long)n,
+                         (int)rule, r, c, amx[r][c], ref[r][c]);
             if (r < FEW && memcmp(&few[r][c], &ref[r][c], sizeof(float)))
                 fail_msg("%s n=%lld row %d col %d of %d: amx %.9g vs vnni %.9g", vc_dtype_name(t), (long long)n, r,
                          c, FEW, few[r][c], ref[r][c]);
         }
     free(wf); free(x); free(w); free(qx); free(nat);
+}
+
+static void check_amx(vc_dtype t, int64_t n) {
+    check_amx_rule(t, n, VC_Q8_RULE_F32);
+    if (vc_dtype_block_elems(t) == 256) check_amx_rule(t, n, VC_Q8_RULE_K);
 }
 
 static void test_amx(void **state) {

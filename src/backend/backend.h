@@ -81,7 +81,8 @@ void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *na
  *                   stores its Q8_0 / Q8_1 activation blocks (s from the f32 d)
  *   VC_Q8_RULE_K    one f32 scale per 256 values (n % 256 == 0), llama.cpp's
  *                   Q8_K for K-quant weights: every 32-value block of a
- *                   super-block gets its d, s as in VC_Q8_RULE_F32 */
+ *                   super-block gets its d, and s = the block's integer sum
+ *                   of q (as a float, exact), as Q8_K's bsums */
 typedef enum { VC_Q8_RULE_F32 = 0, VC_Q8_RULE_F16, VC_Q8_RULE_K } vc_q8_rule;
 void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat);
 /* dst = the values q * d of x rounded by rule, as floats (dst may be x):
@@ -102,10 +103,13 @@ float vc_cpu_qrow_s(const void *row, int64_t n, int64_t b);   /* block b's s */
 int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n);
 /* out[j * out_stride] = dot(dequant(w_row), dequant(qx + j * qx_stride)) for
  * j < nr (any nr >= 1; the weight row's scales are decoded once, rows go by
- * 8 at a time); k must be avx2 or avx512 and vc_cpu_qdot_supported(k, t, n).
+ * 8 at a time); k must be avx2 or avx512 and vc_cpu_qdot_supported(k, t, n);
+ * rule: how the rows were quantized (VC_Q8_RULE_K only against 256-value
+ * block types: Q4_K / Q6_K then sum each super-block's scaled block dots in
+ * integers, one float step per super-block, as llama.cpp).
  * Bitwise the same for both levels and whatever nr or the row's place. */
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
-                      int nr, int64_t n, float *out, size_t out_stride);
+                      vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride);
 
 /* AMX (src/backend/cpu/qdot.c). vc_cpu_amx_enable asks the OS for the tile
  * state (once per process is enough; 0 when granted). vc_cpu_amx_rows16:
@@ -120,7 +124,8 @@ int vc_cpu_amx_supported(vc_dtype t, int64_t n);
 int vc_cpu_amx_min_rows(vc_dtype t);
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst);
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
-                       const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride);
+                       const uint8_t *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *y,
+                       size_t y_stride);
 
 /* y[r][o] = sum_i W[o][i] * x[r][i]   for r < n_rows, o < W->ne[1]
  *   W: [out = ne[1]][in = ne[0]] in its stored type

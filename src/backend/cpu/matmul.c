@@ -30,6 +30,7 @@ typedef struct matmul_job {
     const float *x;              /* [n_rows][in] */
     const uint8_t *qx;           /* [n_rows] quantized rows of qx_stride bytes, or NULL */
     size_t qx_stride;
+    vc_q8_rule rule;             /* how the rows were quantized */
     const int8_t *qnat;          /* [n_rows] the same as plain int8, nat_stride apart (AMX), or NULL */
     size_t nat_stride;
     int n_rows;                  /* quantized rows: 2 per activation row when pairs */
@@ -64,7 +65,7 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
         for (const uint8_t *p = wdata + (size_t)o1 * row_bytes, *e = wdata + (size_t)pf1 * row_bytes; p < e; p += 64)
             __builtin_prefetch(p, 0, 2);
         vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes, job->qnat + (size_t)r * job->nat_stride,
-                          job->nat_stride, qx, job->qx_stride, done, n_in, out, os);
+                          job->nat_stride, qx, job->qx_stride, job->rule, done, n_in, out, os);
     }
     int tile = (int)(QTILE_BYTES / job->qx_stride) & ~(VC_DOT_MAX_ROWS - 1);
     if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
@@ -79,7 +80,7 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
                 for (size_t b = 0; b < row_bytes; b += 64)
                     __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
             vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes, qx + (size_t)t * job->qx_stride,
-                             job->qx_stride, m, n_in, out + (size_t)t * os + (o - o0), os);
+                             job->qx_stride, job->rule, m, n_in, out + (size_t)t * os + (o - o0), os);
         }
     }
 }
@@ -271,6 +272,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     }
     job.qx = buf;
     job.qx_stride = qb;
+    job.rule = rule;
     int8_t *qnat = any_amx ? (int8_t *)(buf + qb * (size_t)(rows_per * per_row)) : NULL;
     job.qnat = qnat;
     job.nat_stride = nat;

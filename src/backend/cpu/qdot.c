@@ -14,7 +14,8 @@
  *                        (a last group of fewer than 8 blocks: q[b][32] in order)
  *   float d[8 ng]; float s[8 ng]      (ng * 320 bytes, a multiple of 64)
  * block b: d[b] = max|x| / 127, q = round(x / d[b]) (0 for an all-zero block),
- *          s[b] = d[b] * sum(q of block b) */
+ *          s[b] = d[b] * sum(q of block b) (VC_Q8_RULE_K: d per 256 values,
+ *          s[b] the integer sum itself) */
 #include "backend/backend.h"
 
 #include <math.h>
@@ -112,7 +113,7 @@ void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, voi
                 memcpy(qb, q + 32 * (b % 8), 32);
                 for (int i = 0; i < 32; i++) sum += qb[i];
                 db = d;
-                sb = db * (float)sum;
+                sb = (float)sum; /* the integer sum: the K-quant kernels' integer super-block sums */
             }
         }
         store_block(dst, nat, n, b, qb, db, sb);
@@ -163,6 +164,17 @@ int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n) {
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+/* Q4_K's 8 six-bit sub-block scales and mins (bytes 4-15 of super-block sb,
+ * k_scale_min's layout): byte b of *sc / *mn is sub-block b's */
+static inline void q4k_scales(const uint8_t *sb, uint64_t *sc, uint64_t *mn) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, sb + 4, 4);
+    memcpy(&u1, sb + 8, 4);
+    memcpy(&u2, sb + 12, 4);
+    *sc = (uint64_t)(u0 & 0x3f3f3f3fu) | (uint64_t)((u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4)) << 32;
+    *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4)) << 32;
+}
+
 enum { SEG = 32 }; /* blocks per scale segment in qdot_kernels.h */
 
 #define KERNEL static inline __attribute__((always_inline)) void
@@ -208,9 +220,9 @@ static inline __m256i dot_acc_avx2(__m256i acc, __m256i u, __m256i s) {
 #pragma GCC pop_options
 
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
-                      int nr, int64_t n, float *out, size_t out_stride) {
-    if (k >= VC_KERNELS_AVX512) vnni_rows(t, w_row, qx, qx_stride, nr, n, out, out_stride);
-    else avx2_rows(t, w_row, qx, qx_stride, nr, n, out, out_stride);
+                      vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride) {
+    if (k >= VC_KERNELS_AVX512) vnni_rows(t, w_row, qx, qx_stride, rule, nr, n, out, out_stride);
+    else avx2_rows(t, w_row, qx, qx_stride, rule, nr, n, out, out_stride);
 }
 
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
@@ -280,19 +292,42 @@ static inline __m256i amx_block_bytes(vc_dtype t, const uint8_t *w, int64_t k) {
 }
 
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
-                       const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride) {
+                       const uint8_t *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *y,
+                       size_t y_stride) {
     const int64_t nb = n / 32;
     const int offs = t == VC_Q4_1 || t == VC_Q5_1 || t == VC_Q4_K;
     const int q6 = t == VC_Q6_K;
-    /* weights: B tiles, scales (and offsets, Q6_K sub-scales) per block for the 16 columns */
+    /* VC_Q8_RULE_K rows against Q4_K / Q6_K: the super-block integer sums
+     * of qdot_kernels.h's ksum, per row and column: I += C * sc per block
+     * (exact), then per super-block acc = fma(float(I), d * d_a, acc) and
+     * accm = fma(M, dmin * d_a, accm), M = sum_b m_b * s_b in exact floats */
+    const int ksum = rule == VC_Q8_RULE_K && (t == VC_Q4_K || q6);
+    /* weights: B tiles, scales (and offsets, Q6_K sub-scales) per block for
+     * the 16 columns; ksum: wd16 the super-block's d, wm16 the sub-block's
+     * min m_b, s16[0] (Q4_K) its scale sc_b, dm16 the super-block's dmin */
     uint8_t bt[VC_AMX_MAX_BLOCKS][8][64] __attribute__((aligned(64)));
     float wd16[VC_AMX_MAX_BLOCKS][16] __attribute__((aligned(64)));
     float wm16[VC_AMX_MAX_BLOCKS][16] __attribute__((aligned(64)));
+    float dm16[VC_AMX_MAX_BLOCKS / 8][16] __attribute__((aligned(64)));
     int32_t s16[2][VC_AMX_MAX_BLOCKS][16] __attribute__((aligned(64)));
     {
         float wd[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32))), wm[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32)));
         for (int c = 0; c < 16; c++) {
             const uint8_t *wc = w + c * row_bytes;
+            if (ksum && !q6) {
+                for (int64_t g = 0; g < nb / 8; g++) {
+                    const uint8_t *sb = wc + 144 * g;
+                    uint64_t sc, mn;
+                    q4k_scales(sb, &sc, &mn);
+                    dm16[g][c] = f16_load(sb + 2);
+                    for (int b = 0; b < 8; b++) {
+                        wd16[8 * g + b][c] = f16_load(sb);
+                        wm16[8 * g + b][c] = (float)(uint8_t)(mn >> (8 * b));
+                        s16[0][8 * g + b][c] = (uint8_t)(sc >> (8 * b));
+                    }
+                }
+                continue;
+            }
             vnni_prep(t, wc, nb, wd, wm);
             for (int64_t k = 0; k < nb; k++) {
                 wd16[k][c] = wd[k];
@@ -346,6 +381,7 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
         if (q6) _tile_stored(C2, ct[1], 64);                        \
     } while (0)
     __m512 acc[16][8], accm[16][8], tail[16];
+    __m512i isum[16];
     for (int m0 = 0; m0 < nr; m0 += 16) {
         const int8_t *a = qnat + (size_t)m0 * nat_stride;
         const int mr = nr - m0 < 16 ? nr - m0 : 16;
@@ -360,7 +396,7 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
              * stalled the final stores) */
             __builtin_prefetch(y + (size_t)(m0 + m) * y_stride, 1, 3);
             tail[m] = _mm512_setzero_ps();
-            for (int l = 0; l < 8; l++) acc[m][l] = accm[m][l] = _mm512_setzero_ps();
+            for (int l = 0; l < (ksum ? 1 : 8); l++) acc[m][l] = accm[m][l] = _mm512_setzero_ps();
         }
         /* block k + 1's tile products are issued before block k's results
          * are stored and used (the tile unit works while the float part
@@ -373,6 +409,34 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
             } else {
                 if (k + 1 < nb) AMX_ISSUE(k + 1, 0, 3, 1, 2);
                 AMX_STORE(4, 5);
+            }
+            if (ksum) {
+                for (int m = 0; m < mr; m++) {
+                    __m512i p = _mm512_load_si512(ct[0][m]);
+                    p = q6 ? _mm512_add_epi32(_mm512_mullo_epi32(p, _mm512_load_si512(s16[0][k])),
+                                              _mm512_mullo_epi32(_mm512_load_si512(ct[1][m]), _mm512_load_si512(s16[1][k])))
+                           : _mm512_mullo_epi32(p, _mm512_load_si512(s16[0][k]));
+                    isum[m] = k % 8 ? _mm512_add_epi32(isum[m], p) : p;
+                }
+                if (k % 8 == 7) {
+                    const int64_t g = k / 8;
+                    const __m512 dv = _mm512_load_ps(wd16[k]);
+                    for (int m = 0; m < mr; m++) {
+                        const uint8_t *row = qx + (size_t)(m0 + m) * qx_stride;
+                        const __m512 da = _mm512_set1_ps(qrow_d(row, n)[8 * g]);
+                        acc[m][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m]), _mm512_mul_ps(dv, da), acc[m][0]);
+                        if (!q6) {
+                            const float *sr = qrow_s(row, n) + 8 * g;
+                            __m512 mv[4]; /* four chains (exact: any order gives the same M) */
+                            for (int b = 0; b < 4; b++) mv[b] = _mm512_mul_ps(_mm512_load_ps(wm16[8 * g + b]), _mm512_set1_ps(sr[b]));
+                            for (int b = 4; b < 8; b++)
+                                mv[b - 4] = _mm512_fmadd_ps(_mm512_load_ps(wm16[8 * g + b]), _mm512_set1_ps(sr[b]), mv[b - 4]);
+                            mv[0] = _mm512_add_ps(_mm512_add_ps(mv[0], mv[1]), _mm512_add_ps(mv[2], mv[3]));
+                            accm[m][0] = _mm512_fmadd_ps(mv[0], _mm512_mul_ps(_mm512_load_ps(dm16[g]), da), accm[m][0]);
+                        }
+                    }
+                }
+                continue;
             }
             const __m512 wdv = _mm512_load_ps(wd16[k]), wmv = _mm512_load_ps(wm16[k]);
             const int lane = (int)(k % 8);
@@ -394,6 +458,10 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
             }
         }
         for (int m = 0; m < mr; m++) {
+            if (ksum) {
+                _mm512_storeu_ps(y + (size_t)(m0 + m) * y_stride, _mm512_sub_ps(acc[m][0], accm[m][0]));
+                continue;
+            }
             const __m512 *A = acc[m], *M = accm[m];
             const __m512 tot = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(A[0], A[1]), _mm512_add_ps(A[2], A[3])),
                                              _mm512_add_ps(_mm512_add_ps(A[4], A[5]), _mm512_add_ps(A[6], A[7])));
@@ -423,8 +491,8 @@ int vc_cpu_amx_enable(void) {
 #else
 
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
-                      int nr, int64_t n, float *out, size_t out_stride) {
-    (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)nr; (void)n; (void)out; (void)out_stride;
+                      vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride) {
+    (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)rule; (void)nr; (void)n; (void)out; (void)out_stride;
 }
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
     for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
@@ -432,8 +500,10 @@ void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
 int vc_cpu_amx_supported(vc_dtype t, int64_t n) { (void)t; (void)n; return 0; }
 int vc_cpu_amx_min_rows(vc_dtype t) { (void)t; return 16; }
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
-                       const uint8_t *qx, size_t qx_stride, int nr, int64_t n, float *y, size_t y_stride) {
-    (void)t; (void)w; (void)row_bytes; (void)qnat; (void)nat_stride; (void)qx; (void)qx_stride; (void)nr; (void)n;
+                       const uint8_t *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *y,
+                       size_t y_stride) {
+    (void)t; (void)w; (void)row_bytes; (void)qnat; (void)nat_stride; (void)qx; (void)qx_stride; (void)rule; (void)nr;
+    (void)n;
     (void)y; (void)y_stride;
 }
 int vc_cpu_amx_enable(void) { return -1; }

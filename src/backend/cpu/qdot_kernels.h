@@ -90,15 +90,68 @@ static inline __m256i QK(block_sums)(const __m256i *p, int kb) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
+/* the same for floats: lane b < kb = the sum of the 8 lanes of p[b] (in an
+ * order exact only for integer values below 2^24, as ksum's) */
+static inline __m256 QK(block_sums_ps)(const __m256 *p, int kb) {
+    const __m256 z = _mm256_setzero_ps();
+    const __m256 t0 = _mm256_hadd_ps(p[0], kb > 1 ? p[1] : z);
+    const __m256 t1 = kb > 2 ? _mm256_hadd_ps(p[2], p[3]) : z;
+    __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = z;
+    if (kb > 4) u1 = _mm256_hadd_ps(_mm256_hadd_ps(p[4], p[5]), _mm256_hadd_ps(p[6], p[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
 /* tot[j] = sum of the 8 lanes of v[j] for j < nr, the 8 rows together:
  * per row always ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) */
-static inline void QK(hsum_rows)(const __m256 *v, int nr, float *tot) {
-    __m256 r[8];
-    for (int j = 0; j < 8; j++) r[j] = j < nr ? v[j] : _mm256_setzero_ps();
+static inline __m256 QK(hsum8)(const __m256 r[8]) {
     const __m256 t0 = _mm256_hadd_ps(r[0], r[1]), t1 = _mm256_hadd_ps(r[2], r[3]);
     const __m256 t2 = _mm256_hadd_ps(r[4], r[5]), t3 = _mm256_hadd_ps(r[6], r[7]);
     const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    _mm256_storeu_ps(tot, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+static inline void QK(hsum_rows)(const __m256 *v, int nr, float *tot) {
+    __m256 r[8];
+    for (int j = 0; j < 8; j++) r[j] = j < nr ? v[j] : _mm256_setzero_ps();
+    _mm256_storeu_ps(tot, QK(hsum8)(r));
+}
+
+/* Q6_K super-block wb: v[8] its 8 blocks' values - 32 (signed bytes),
+ * transposed as the activation rows; *s_first / *s_second lane b: block b's
+ * first / second 16-value scale (scales[2b], scales[2b+1]) in both 16-bit
+ * halves, for vpmaddwd of the pair products of steps 0-3 / 4-7 */
+static inline void QK(q6k_group)(const uint8_t *wb, __m256i v[8], __m256i *s_first, __m256i *s_second) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = wb + 64 * h, *qh = wb + 128 + 32 * h;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+        v[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+        v[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+        v[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+        v[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+    }
+    for (int i = 0; i < 8; i++) v[i] = _mm256_sub_epi8(v[i], k32);
+    QK(transpose8)(v);
+    const __m128i s16 = _mm_loadu_si128((const __m128i *)(wb + 192));
+    const __m256i se = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
+    const __m256i so = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
+    const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+    *s_first = _mm256_or_si256(_mm256_and_si256(se, lo16), _mm256_slli_epi32(se, 16));
+    *s_second = _mm256_or_si256(_mm256_and_si256(so, lo16), _mm256_slli_epi32(so, 16));
+}
+
+/* Q4_K super-block qs (its 128 bytes of nibbles): v[8] its 8 blocks' values
+ * (unsigned bytes); chunk c holds block 2c (low nibbles) and 2c+1 (high) */
+static inline void QK(q4k_group)(const uint8_t *qs, __m256i v[8]) {
+    for (int c = 0; c < 4; c++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        v[2 * c] = _mm256_and_si256(raw, _mm256_set1_epi8(0x0F));
+        v[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(0x0F));
+    }
 }
 
 /* GROUP_KERNEL(NAME, WM, WM_USED, SIGN, SIGNED, ...): the variadic argument fills
@@ -196,12 +249,7 @@ GROUP_KERNEL(q4_1, wmv + b0, 1, +, 0, {
  * d*sc*q - dmin*m (see dot.c); chunk c holds sub-block 2c (low nibbles) and
  * 2c+1 (high) */
 GROUP_KERNEL(q4_k, wmv + b0, 1, -, 0, {
-    const uint8_t *qs = w + 144 * ((b0 + k8) / 8) + 16;
-    for (int c = 0; c < 4; c++) {
-        const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-        v[2 * c] = _mm256_and_si256(raw, _mm256_set1_epi8(0x0F));
-        v[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(0x0F));
-    }
+    QK(q4k_group)(w + 144 * ((b0 + k8) / 8) + 16, v);
 })
 
 /* Q5_0 { f16 d; u8 qh[4]; u8 qs[16] }: value = d * (q - 16), q 5 bits */
@@ -234,36 +282,14 @@ KERNEL QK(q6_k)(const uint8_t *w, const float *wd, const float *wmv, const uint8
         acc[j] = accm[j] = _mm256_setzero_ps();
         accm_tail[j] = 0.0f;
     }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
     const int64_t nb = n / 32;
     for (int64_t b0 = 0; b0 < nb; b0 += SEG) {
         const int ns = nb - b0 < SEG ? (int)(nb - b0) : SEG;
         QK(seg_scales)(wd + b0, NULL, qx, xs, nr, n, b0, ns, sc, accm, accm_tail);
         for (int k8 = 0; k8 < ns; k8 += 8) {
             const uint8_t *wb = w + 210 * ((b0 + k8) / 8);
-            __m256i v[8];
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *ql = wb + 64 * h, *qh = wb + 128 + 32 * h;
-                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-                const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-                v[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-                v[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-                v[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-                v[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
-            }
-            for (int i = 0; i < 8; i++) v[i] = _mm256_sub_epi8(v[i], k32);
-            QK(transpose8)(v);
-            /* block b's scales are scales[2b] (values 0-15) and scales[2b+1] */
-            const __m128i s16 = _mm_loadu_si128((const __m128i *)(wb + 192));
-            const __m256i se = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
-            const __m256i so = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
-            const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
-            const __m256i s_first = _mm256_or_si256(_mm256_and_si256(se, lo16), _mm256_slli_epi32(se, 16));
-            const __m256i s_second = _mm256_or_si256(_mm256_and_si256(so, lo16), _mm256_slli_epi32(so, 16));
+            __m256i v[8], s_first, s_second;
+            QK(q6k_group)(wb, v, &s_first, &s_second);
             __m256i va[8];
             for (int i = 0; i < 8; i++) va[i] = _mm256_sign_epi8(v[i], v[i]);
             const int64_t g = (b0 + k8) / 8;
@@ -283,6 +309,75 @@ KERNEL QK(q6_k)(const uint8_t *w, const float *wd, const float *wmv, const uint8
     float tot[QGROUP];
     QK(hsum_rows)(acc, nr, tot);
     for (int j = 0; j < nr; j++) out[j * os] = tot[j];
+}
+
+/* Rows rounded by VC_Q8_RULE_K (llama.cpp's Q8_K: one d per 256 values,
+ * s[b] = block b's integer sum of q) against Q4_K / Q6_K: per super-block g
+ * the block dots are scaled by the weights' integer sub-block scales and
+ * summed in integers, the mins' term too, then one float step per
+ * super-block and row (as llama.cpp's own dot):
+ *   I = sum_b sc_b * dot_b    (Q6_K: per 16-value half)   int32, exact
+ *   M = sum_b m_b * s_b       (Q4_K)                      < 2^24, exact in float
+ *   acc = fma(float(I), d * d_a, acc); accm = fma(M, dmin * d_a, accm)
+ * and out = acc - accm. Here the lanes are the nr rows (the 8 blocks' lanes
+ * summed in integers first); the AMX path (qdot.c) does the same two float
+ * steps per row and column, so the two give the same bits. */
+KERNEL QK(ksum)(vc_dtype t, const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t n, float *out,
+                size_t os) {
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    const int q6 = t == VC_Q6_K;
+    for (int64_t g = 0; g < n / 256; g++) {
+        __m256i v[8], s_first, s_second, sc = _mm256_setzero_si256();
+        __m256 mins = _mm256_setzero_ps();
+        float dw, dmw = 0.0f;
+        if (q6) {
+            const uint8_t *wb = w + 210 * g;
+            QK(q6k_group)(wb, v, &s_first, &s_second);
+            dw = f16_load(wb + 208);
+        } else {
+            const uint8_t *wb = w + 144 * g;
+            uint64_t scb, mnb;
+            q4k_scales(wb, &scb, &mnb);
+            QK(q4k_group)(wb + 16, v);
+            QK(transpose8)(v);
+            sc = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)scb));
+            mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mnb)));
+            dw = f16_load(wb);
+            dmw = f16_load(wb + 2);
+        }
+        __m256i p[8];
+        __m256 mp[8];
+        float da[8] __attribute__((aligned(32)));
+        for (int j = 0; j < 8; j++) {
+            p[j] = _mm256_setzero_si256();
+            mp[j] = _mm256_setzero_ps();
+            da[j] = 0.0f;
+        }
+        for (int j = 0; j < nr; j++) {
+            const uint8_t *a = qx + j * xs + 256 * g;
+            da[j] = qrow_d(qx + j * xs, n)[8 * g];
+            __m256i q[2] = { _mm256_setzero_si256(), _mm256_setzero_si256() };
+            if (q6) {
+                for (int i = 0; i < 8; i++) {
+                    const __m256i ai = _mm256_sign_epi8(_mm256_load_si256((const __m256i *)(a + 32 * i)), v[i]);
+                    q[i & 1] = _mm256_add_epi32(q[i & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(
+                                                    _mm256_sign_epi8(v[i], v[i]), ai), i < 4 ? s_first : s_second));
+                }
+                p[j] = _mm256_add_epi32(q[0], q[1]);
+            } else {
+                for (int i = 0; i < 8; i++)
+                    q[i & 1] = DOT_ACC(q[i & 1], v[i], _mm256_load_si256((const __m256i *)(a + 32 * i)));
+                p[j] = _mm256_mullo_epi32(_mm256_add_epi32(q[0], q[1]), sc);
+                mp[j] = _mm256_mul_ps(mins, _mm256_loadu_ps(qrow_s(qx + j * xs, n) + 8 * g));
+            }
+        }
+        const __m256 dav = _mm256_load_ps(da);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(QK(block_sums)(p, nr)), _mm256_mul_ps(_mm256_set1_ps(dw), dav), acc);
+        if (!q6) accm = _mm256_fmadd_ps(QK(block_sums_ps)(mp, nr), _mm256_mul_ps(_mm256_set1_ps(dmw), dav), accm);
+    }
+    float o[8] __attribute__((aligned(32)));
+    _mm256_store_ps(o, _mm256_sub_ps(acc, accm));
+    for (int j = 0; j < nr; j++) out[j * os] = o[j];
 }
 
 /* the f16 at the low (hi = 0) or high half of 8 gathered 32-bit words -> 8 floats */
@@ -322,14 +417,8 @@ static void QK(prep)(vc_dtype t, const uint8_t *w, int64_t nb, float *wd, float 
          * exact integer -> float and one multiply as the scalar form */
         for (int64_t k = 0; k < nb; k += 8) {
             const uint8_t *sb = w + 144 * (k / 8);
-            uint32_t u0, u1, u2;
-            memcpy(&u0, sb + 4, 4);
-            memcpy(&u1, sb + 8, 4);
-            memcpy(&u2, sb + 12, 4);
-            const uint64_t sc = (uint64_t)(u0 & 0x3f3f3f3fu) |
-                                (uint64_t)((u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4)) << 32;
-            const uint64_t mn = (uint64_t)(u1 & 0x3f3f3f3fu) |
-                                (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4)) << 32;
+            uint64_t sc, mn;
+            q4k_scales(sb, &sc, &mn);
             const __m256 vs = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
             const __m256 vm = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
             _mm256_storeu_ps(wd + k, _mm256_mul_ps(_mm256_set1_ps(f16_load(sb)), vs));
@@ -341,8 +430,16 @@ static void QK(prep)(vc_dtype t, const uint8_t *w, int64_t nb, float *wd, float 
     }
 }
 
-static void QK(rows)(vc_dtype t, const void *w_row, const void *qx_v, size_t xs, int nr, int64_t n,
-                     float *out, size_t os) {
+static void QK(rows)(vc_dtype t, const void *w_row, const void *qx_v, size_t xs, vc_q8_rule rule, int nr,
+                     int64_t n, float *out, size_t os) {
+    if (rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) {
+        const uint8_t *qx = qx_v;
+        for (int r = 0; r < nr; r += QGROUP, qx += QGROUP * xs, out += QGROUP * os) {
+            const int g = nr - r < QGROUP ? nr - r : QGROUP;
+            DISPATCH_NR(g, QK(ksum)(t, w_row, qx, xs, nr_, n, out, os));
+        }
+        return;
+    }
     float wd[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32))), wm[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32)));
     const uint8_t *w = w_row, *qx = qx_v;
     QK(prep)(t, w, n / 32, wd, wm);
