@@ -136,8 +136,8 @@ qspeed() { [ -s "$1" ] && grep -o "in [0-9.]* s: .*MB/s" "$1" | awk '{print $2 "
   done
   echo
   echo "\`--act8\`: 8-bit activations in every matmul, rounded as llama.cpp rounds them (f16 scales per"
-  echo "32 values, Q8_K per 256 for K-quants); by default vllm.c keeps float activations for the down"
-  echo "projection and value + residual pairs for Q8_0/Q5_0/Q5_1 (docs/forward.md)."
+  echo "32 values, Q8_K per 256 for K-quants); by default vllm.c keeps value + residual pairs for the down"
+  echo "projection and for Q8_0/Q5_0/Q5_1 (docs/forward.md)."
   echo
   echo "    ./vllmc --w ours-smollm2-T.gguf [--act8] --perplexity $text --ctx $XCTX --chunks $XCHUNKS --threads $THREADS"
   echo "<!-- ppl-table:end -->"

@@ -282,7 +282,9 @@ static vc_act act_of(const vc_transformer *t, bool down) {
     switch (t->numerics) {
     case VC_NUMERICS_ACT8: return VC_ACT_Q8;
     case VC_NUMERICS_PRECISE: return VC_ACT_PAIRS;
-    default: return down ? VC_ACT_FLOAT : VC_ACT_AUTO; /* silu(gate) * up has outliers */
+    /* silu(gate) * up has outliers: value + residual pairs there (float-class
+     * accuracy; faster than float activations for one row of K-quants) */
+    default: return down ? VC_ACT_PAIRS : VC_ACT_AUTO;
     }
 }
 
