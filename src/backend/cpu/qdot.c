@@ -413,9 +413,10 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
             if (ksum) {
                 for (int m = 0; m < mr; m++) {
                     __m512i p = _mm512_load_si512(ct[0][m]);
-                    p = q6 ? _mm512_add_epi32(_mm512_mullo_epi32(p, _mm512_load_si512(s16[0][k])),
-                                              _mm512_mullo_epi32(_mm512_load_si512(ct[1][m]), _mm512_load_si512(s16[1][k])))
-                           : _mm512_mullo_epi32(p, _mm512_load_si512(s16[0][k]));
+                    p = _mm512_mullo_epi32(p, _mm512_load_si512(s16[0][k]));
+                    if (q6)
+                        p = _mm512_add_epi32(p, _mm512_mullo_epi32(_mm512_load_si512(ct[1][m]),
+                                                                   _mm512_load_si512(s16[1][k])));
                     isum[m] = k % 8 ? _mm512_add_epi32(isum[m], p) : p;
                 }
                 if (k % 8 == 7) {
@@ -428,9 +429,10 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
                         if (!q6) {
                             const float *sr = qrow_s(row, n) + 8 * g;
                             __m512 mv[4]; /* four chains (exact: any order gives the same M) */
-                            for (int b = 0; b < 4; b++) mv[b] = _mm512_mul_ps(_mm512_load_ps(wm16[8 * g + b]), _mm512_set1_ps(sr[b]));
-                            for (int b = 4; b < 8; b++)
-                                mv[b - 4] = _mm512_fmadd_ps(_mm512_load_ps(wm16[8 * g + b]), _mm512_set1_ps(sr[b]), mv[b - 4]);
+                            for (int b = 0; b < 8; b++) {
+                                const __m512 wm = _mm512_load_ps(wm16[8 * g + b]), sv = _mm512_set1_ps(sr[b]);
+                                mv[b % 4] = b < 4 ? _mm512_mul_ps(wm, sv) : _mm512_fmadd_ps(wm, sv, mv[b % 4]);
+                            }
                             mv[0] = _mm512_add_ps(_mm512_add_ps(mv[0], mv[1]), _mm512_add_ps(mv[2], mv[3]));
                             accm[m][0] = _mm512_fmadd_ps(mv[0], _mm512_mul_ps(_mm512_load_ps(dm16[g]), da), accm[m][0]);
                         }
@@ -492,7 +494,8 @@ int vc_cpu_amx_enable(void) {
 
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride) {
-    (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)rule; (void)nr; (void)n; (void)out; (void)out_stride;
+    (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)rule; (void)nr; (void)n; (void)out;
+    (void)out_stride;
 }
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
     for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);

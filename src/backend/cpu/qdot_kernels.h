@@ -379,8 +379,8 @@ KERNEL QK(ksum)(vc_dtype t, const uint8_t *w, const uint8_t *qx, size_t xs, int 
             const __m256i h2 = _mm256_hadd_epi32(p[0], mi);               /* P01 P23 M01 M23 | P45 P67 M45 M67 */
             const __m256i h4 = _mm256_hadd_epi32(h2, h2);                 /* P0123 M0123 . . | P4567 M4567 . . */
             const __m128i im = _mm_add_epi32(_mm256_castsi256_si128(h4), _mm256_extracti128_si256(h4, 1));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(im)), _mm256_mul_ps(_mm256_set1_ps(dw), dav),
-                                  acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(im)),
+                                  _mm256_mul_ps(_mm256_set1_ps(dw), dav), acc);
             accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(_mm_shuffle_epi32(im, 1))),
                                    _mm256_mul_ps(_mm256_set1_ps(dmw), dav), accm);
             continue;
