@@ -102,7 +102,9 @@ int main(int argc, char **argv) {
         int plen = atoi(argv[3]), glen = atoi(argv[4]), threads = atoi(argv[5]);
         vllmc_engine *e = open_engine(model, threads, 1, act8);
         if (!e) return 1;
-        if (add_random(e, &rng, 8, 4, vocab) || run_all(e, &(run_totals){0})) return 1; /* warm-up */
+        /* warm-up, as llama-bench's: a run of the same shape first (the
+         * scratch buffers and KV blocks touched once, as in a serving process) */
+        if (add_random(e, &rng, plen, 4, vocab) || run_all(e, &(run_totals){0})) return 1;
         run_totals t;
         if (add_random(e, &rng, plen, glen, vocab) || run_all(e, &t)) return 1;
         printf("{\"mode\": \"single\", \"threads\": %d, \"prompt_len\": %d, \"gen_len\": %d, "
