@@ -15,8 +15,8 @@ typedef struct vc_transformer vc_transformer;
 
 /* How matmul activations enter the kernels (docs/forward.md, "Kernels and
  * numerics"):
- *   VC_NUMERICS_DEFAULT  8-bit rows (value + residual pairs for Q8_0 / Q5_0 /
- *                        Q5_1 weights), float activations for the down projection
+ *   VC_NUMERICS_DEFAULT  8-bit rows, an f32 scale per 32 values (value +
+ *                        residual pairs for Q8_0 / Q5_0 / Q5_1 weights)
  *   VC_NUMERICS_ACT8     8-bit rows in every matmul, rounded as llama.cpp does
  *   VC_NUMERICS_PRECISE  value + residual pairs in every matmul (floats where a
  *                        type has no integer kernels): transformers' float32

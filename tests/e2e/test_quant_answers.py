@@ -4,17 +4,21 @@ GGUF by scripts/gguf_to_safetensors.py (gguf-py dequantizes, HF tokenizers
 rebuilds the tokenizer; both from scripts/install-deps.sh), once, into
 models/smollm2-bf16 (or VLLMC_BF16_DIR).
 
-What "sensibly" means for a 135M model, greedy: the BF16 model answers
-"Paris"; so do q8_0, q6k, q4_0, q3k and q2k. q4k answers in French ("La femme
-de France, le Grand Croix, est le Grand Croix de la Cité, ..."), word for word
-what llama.cpp's own Q4_K_M of the same BF16 weights answers (llama-completion
---temp 0). q5k answers in French too ("La femme, le grand, le grand, ...")
-where llama.cpp's Q5_K_M says Paris: the files differ only in the 30 ffn_down
-Q5_K/Q6_K tensors (ours have the lower quantization error), the 166 Q5_1 and
-15 Q8_0 tensors are bit-identical; a near-tie on the first token. So for q4k
-and q5k the test asks for an answer about France, not Paris. Every type must
-answer the haiku prompt with words about the sea (the shipped GGUF's weights
-are Q4_1 values: every requantization adds its rounding on top of that).
+What "sensibly" means for a 135M model, greedy. Whether a quantization keeps
+the model's answer is a question about its weights, so those checks run with
+--precise (the matmuls within ~1e-3 nats of float32, docs/forward.md): the
+default's 8-bit activations move near-ties (q5k's first token, q4k's eighth)
+one way or the other. The BF16 model answers "Paris"; so do q8_0, q6k, q4_0,
+q3k and q2k. q4k answers in French ("La femme de France, le Grand Croix, est
+le Grand Croix de la Cité, ..."), word for word what llama.cpp's own Q4_K_M of
+the same BF16 weights answers (llama-completion --temp 0). q5k answers in
+French too ("La femme, le grand, le grand, ...") where llama.cpp's Q5_K_M
+says Paris: the files differ only in the 30 ffn_down Q5_K/Q6_K tensors (ours
+have the lower quantization error), the 166 Q5_1 and 15 Q8_0 tensors are
+bit-identical; a near-tie on the first token. Every type must answer the
+haiku prompt with words about the sea in the default numerics (the shipped
+GGUF's weights are Q4_1 values: every requantization adds its rounding on top
+of that).
 """
 import os
 import subprocess
@@ -67,13 +71,14 @@ LLAMACPP_Q4_K_M_FRANCE = "La femme de France, le Grand Croix, est le Grand Croix
 @pytest.fixture(scope="module")
 def quant_answers(bf16_dir):
     cache = {}
-    def get(quant):
-        if quant not in cache:
-            (france, haiku), err = answers(bf16_dir, "--quant", quant)
+    def get(quant, *numerics):
+        key = (quant, *numerics)
+        if key not in cache:
+            (france, haiku), err = answers(bf16_dir, "--quant", quant, *numerics)
             assert f"tensors to the {MIXES[quant]} mix" in err, err  # the summary line names the mix
-            print(f"{quant}: {france!r} | {haiku!r}")
-            cache[quant] = (france, haiku)
-        return cache[quant]
+            print(f"{quant} {' '.join(numerics)}: {france!r} | {haiku!r}")
+            cache[key] = (france, haiku)
+        return cache[key]
     return get
 
 
@@ -94,11 +99,11 @@ def test_every_quant_type_writes_about_the_sea(quant_answers, quant):
         "only the ffn_down Q5_K/Q6_K blocks differ (ours closer to the BF16 weights)"))),
 ])
 def test_quant_type_knows_paris(quant_answers, quant):
-    france, _ = quant_answers(quant)
+    france, _ = quant_answers(quant, "--precise")
     assert "Paris" in france, france
 
 
 @pytest.mark.heavy
 def test_q4k_answers_as_llama_cpp_q4_k_m(quant_answers):
-    france, _ = quant_answers("q4k")
+    france, _ = quant_answers("q4k", "--precise")
     assert france.startswith(LLAMACPP_Q4_K_M_FRANCE), france
