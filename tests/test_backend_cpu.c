@@ -196,8 +196,8 @@ static void check_amx_rule(vc_dtype t, int64_t n, vc_q8_rule rule) {
         free(check);
     }
     float amx[ROWS][COLS], few[FEW][COLS], ref[ROWS][COLS];
-    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, rule, ROWS, n, &amx[0][0], COLS);
-    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, rule, FEW, n, &few[0][0], COLS);
+    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, rule, ROWS, n, &amx[0][0], COLS, w, 16 * rb);
+    vc_cpu_amx_rows16(t, w, rb, nat, nb, qx, qb, rule, FEW, n, &few[0][0], COLS, NULL, 0);
     for (int c = 0; c < COLS; c++)
         vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, rule, ROWS, n, &ref[0][c], COLS);
     for (int r = 0; r < ROWS; r++)

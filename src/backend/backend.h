@@ -116,8 +116,10 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
  * y[r * y_stride + c] = vc_cpu_qdot_rows of weight row c (c < 16, rows
  * row_bytes apart from w) with quantized row r (r < nr, any nr >= 1; tiles
  * of 16 rows, the last one partial), given the rows both as quantized (qx)
- * and as plain int8 (qnat, vc_cpu_qrow_natural). vc_cpu_amx_min_rows: the
- * fewest rows for which matmul takes this path on weights of type t. */
+ * and as plain int8 (qnat, vc_cpu_qrow_natural); meanwhile pf_bytes at pf
+ * (NULL: none; matmul passes the weight rows it takes next) are prefetched
+ * into L2, a few lines per tile product. vc_cpu_amx_min_rows: the fewest
+ * rows for which matmul takes this path on weights of type t. */
 #define VC_AMX_MAX_BLOCKS 128
 int vc_cpu_amx_enable(void);
 int vc_cpu_amx_supported(vc_dtype t, int64_t n);
@@ -125,7 +127,7 @@ int vc_cpu_amx_min_rows(vc_dtype t);
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst);
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
                        const uint8_t *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *y,
-                       size_t y_stride);
+                       size_t y_stride, const uint8_t *pf, size_t pf_bytes);
 
 /* y[r][o] = sum_i W[o][i] * x[r][i]   for r < n_rows, o < W->ne[1]
  *   W: [out = ne[1]][in = ne[0]] in its stored type

@@ -62,10 +62,9 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
          * touch, the scale decoding, stalled on DRAM (10% of a batch-64
          * decode) */
         const int64_t pf1 = o1 + 2 * ROWS_PER_CHUNK < n_out ? o1 + 2 * ROWS_PER_CHUNK : n_out;
-        for (const uint8_t *p = wdata + (size_t)o1 * row_bytes, *e = wdata + (size_t)pf1 * row_bytes; p < e; p += 64)
-            __builtin_prefetch(p, 0, 2);
         vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes, job->qnat + (size_t)r * job->nat_stride,
-                          job->nat_stride, qx, job->qx_stride, job->rule, done, n_in, out, os);
+                          job->nat_stride, qx, job->qx_stride, job->rule, done, n_in, out, os,
+                          wdata + (size_t)o1 * row_bytes, (size_t)(pf1 - o1) * row_bytes);
     }
     int tile = (int)(QTILE_BYTES / job->qx_stride) & ~(VC_DOT_MAX_ROWS - 1);
     if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
