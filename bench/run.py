@@ -346,9 +346,10 @@ def main():
                      f"{100 * X['frac_d0']:.0f}% {verdict(X['frac_d0'], 0.70)} / "
                      f"{100 * X['frac_d512']:.0f}% {verdict(X['frac_d512'], 0.70)} |")
     L.append("")
-    L.append("`--act8` quantizes the activations of every matmul to 8 bits, as llama.cpp does; the default keeps "
-             "float activations for the down projection (their outliers) and 16-bit-class ones for Q8_0 "
-             "weights, which costs prefill and batched speed; `--precise` (value + residual 8-bit pairs in every "
+    L.append("`--act8` quantizes the activations of every matmul to 8 bits, as llama.cpp does (against "
+             "K-quants one scale per 256 values); the default keeps one f32 scale per 32 values, and "
+             "16-bit-class activations for Q8_0 / Q5_0 / Q5_1 weights, which costs some prefill and batched "
+             "speed; `--precise` (value + residual 8-bit pairs in every "
              "matmul: Hugging Face transformers' float32 logits within ~1e-3 nats) costs more (docs/forward.md).")
     L.append("")
     for R in results:
