@@ -339,13 +339,59 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
                 }
             }
         }
-        for (int64_t k = 0; k < nb; k++)
-            for (int half = 0; half < 2; half++) {
-                __m256i v[8];
-                for (int c = 0; c < 8; c++) v[c] = amx_block_bytes(t, w + (8 * half + c) * row_bytes, k);
-                vnni_transpose8(v);
-                for (int r = 0; r < 8; r++) _mm256_store_si256((__m256i *)(bt[k][r] + 32 * half), v[r]);
+        if (t == VC_Q4_K) {
+            /* blocks 2j and 2j + 1 are the low and high nibbles of the same
+             * 32 bytes: those are transposed once (moving whole dwords
+             * commutes with taking nibbles), half the shuffles */
+            for (int64_t k = 0; k < nb; k += 2)
+                for (int half = 0; half < 2; half++) {
+                    __m256i v[8];
+                    for (int c = 0; c < 8; c++)
+                        v[c] = _mm256_loadu_si256((const __m256i *)(w + (8 * half + c) * row_bytes + 144 * (k / 8) + 16 +
+                                                                     32 * ((k % 8) / 2)));
+                    vnni_transpose8(v);
+                    const __m256i lo = _mm256_set1_epi8(0x0F);
+                    for (int r = 0; r < 8; r++) {
+                        _mm256_store_si256((__m256i *)(bt[k][r] + 32 * half), _mm256_and_si256(v[r], lo));
+                        _mm256_store_si256((__m256i *)(bt[k + 1][r] + 32 * half),
+                                           _mm256_and_si256(_mm256_srli_epi16(v[r], 4), lo));
+                    }
+                }
+        } else {
+            int64_t k0 = 0;
+            if (t == VC_Q4_0 || t == VC_Q4_1) {
+                /* the same for blocks k and k + 1 side by side: dwords 0-3
+                 * of the transposed rows are block k's 16 bytes, 4-7 block
+                 * k + 1's; low nibbles give rows 0-3, high nibbles 4-7 */
+                const size_t bb = t == VC_Q4_0 ? 18 : 20, off = t == VC_Q4_0 ? 2 : 4;
+                const __m256i lo = _mm256_set1_epi8(0x0F), bias = _mm256_set1_epi8(t == VC_Q4_0 ? 8 : 0);
+                for (; k0 + 2 <= nb; k0 += 2)
+                    for (int half = 0; half < 2; half++) {
+                        __m256i v[8];
+                        for (int c = 0; c < 8; c++) {
+                            const uint8_t *b = w + (8 * half + c) * row_bytes + bb * k0 + off;
+                            v[c] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b)),
+                                                           _mm_loadu_si128((const __m128i *)(b + bb)), 1);
+                        }
+                        vnni_transpose8(v);
+                        for (int j = 0; j < 2; j++)
+                            for (int r = 0; r < 4; r++) {
+                                const __m256i q = v[4 * j + r];
+                                _mm256_store_si256((__m256i *)(bt[k0 + j][r] + 32 * half),
+                                                   _mm256_sub_epi8(_mm256_and_si256(q, lo), bias));
+                                _mm256_store_si256((__m256i *)(bt[k0 + j][r + 4] + 32 * half),
+                                                   _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo), bias));
+                            }
+                    }
             }
+            for (int64_t k = k0; k < nb; k++)
+                for (int half = 0; half < 2; half++) {
+                    __m256i v[8];
+                    for (int c = 0; c < 8; c++) v[c] = amx_block_bytes(t, w + (8 * half + c) * row_bytes, k);
+                    vnni_transpose8(v);
+                    for (int r = 0; r < 8; r++) _mm256_store_si256((__m256i *)(bt[k][r] + 32 * half), v[r]);
+                }
+        }
     }
     amx_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
