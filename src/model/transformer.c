@@ -279,8 +279,9 @@ static void embed(const vc_transformer *t, const vc_batch *b) {
 
 /* the activation mode of every matmul. The default's one 8-bit row per
  * activation row holds silu(gate) * up's outliers too (a scale per 32
- * values): value + residual pairs at the down projection scored the same
- * perplexity within 0.04% (docs/forward.md) at ~1.2x its prefill time */
+ * values): float activations or value + residual pairs at the down
+ * projection scored 0.05-0.09% lower perplexity (docs/forward.md) at ~1.2x
+ * the prefill time */
 static vc_act act_of(const vc_transformer *t) {
     switch (t->numerics) {
     case VC_NUMERICS_ACT8: return VC_ACT_Q8;
