@@ -265,7 +265,8 @@ typedef struct amx_cfg {
     uint8_t rows[16];
 } amx_cfg;
 
-/* the 32 byte values of block k of weight row w, as the integer dots use them */
+/* the 32 byte values of block k of weight row w, as the integer dots use them
+ * (Q4_K's blocks are built in pairs in vc_cpu_amx_rows16, not here) */
 static inline __m256i amx_block_bytes(vc_dtype t, const uint8_t *w, int64_t k) {
     switch (t) {
     case VC_Q8_0: return _mm256_loadu_si256((const __m256i *)(w + 34 * k + 2));
@@ -273,11 +274,6 @@ static inline __m256i amx_block_bytes(vc_dtype t, const uint8_t *w, int64_t k) {
     case VC_Q4_1: return vnni_nibbles32(w + 20 * k + 4);
     case VC_Q5_0: return _mm256_sub_epi8(q5_values(w + 22 * k + 2, w + 22 * k + 6), _mm256_set1_epi8(16));
     case VC_Q5_1: return q5_values(w + 24 * k + 4, w + 24 * k + 8);
-    case VC_Q4_K: {
-        const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 144 * (k / 8) + 16 + 32 * ((k % 8) / 2)));
-        const __m256i v = (k % 2) ? _mm256_srli_epi16(raw, 4) : raw;
-        return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
-    }
     default: { /* VC_Q6_K: block k % 8 = 4h + kk of super-block k / 8 */
         const uint8_t *b = w + 210 * (k / 8);
         const int h = (int)(k % 8) / 4, kk = (int)(k % 8) % 4;
