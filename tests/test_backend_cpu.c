@@ -236,6 +236,64 @@ static void test_amx(void **state) {
     assert_false(vc_cpu_amx_supported(VC_Q4_1, 32 * VC_AMX_MAX_BLOCKS + 32));
 }
 
+/* The few-row 512-bit kernels (decode) give bitwise vc_cpu_qdot_rows, for
+ * one row and for a pair, whole groups and partial ones (17 and 33 blocks:
+ * a last group of 1, a segment tail of 1), rows quantized by each rule; the
+ * plain int8 copies have garbage past n (their loads are masked), and
+ * types or rules without such a kernel say so (0) */
+static void check_qdot_few(vc_dtype t, int64_t n, vc_q8_rule rule) {
+    enum { COLS = 8, ROWS = 2 };
+    unsigned seed = 99u + (unsigned)t + (unsigned)n;
+    const size_t rb = vc_row_bytes(t, n), qb = vc_cpu_qrow_bytes(n), nb = vc_cpu_qnat_bytes(n);
+    float *wf = malloc((size_t)n * sizeof(float)), *x = malloc((size_t)n * sizeof(float));
+    uint8_t *w = malloc(rb * COLS), *qx = aligned_alloc(64, qb * ROWS);
+    int8_t *nat = aligned_alloc(64, nb * ROWS);
+    memset(nat, 0x7F, nb * ROWS);
+    for (int c = 0; c < COLS; c++) {
+        for (int64_t i = 0; i < n; i++) wf[i] = frand(&seed) * (float)(1 + (c + i) % 7);
+        assert_int_equal(vc_quantize_row(t, wf, w + c * rb, n), 0);
+    }
+    for (int r = 0; r < ROWS; r++) {
+        for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + (r * 5 + i) % 11);
+        vc_cpu_quantize_row_q8_rule(x, n, rule, qx + r * qb, nat + r * nb);
+    }
+    const int has = !(rule == VC_Q8_RULE_K && t == VC_Q4_K) &&
+                    (t == VC_Q8_0 || t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q4_K);
+    for (int c = 0; c < COLS; c++)
+        for (int nr = 1; nr <= ROWS; nr++) {
+            float few[ROWS], ref[ROWS];
+            vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, rule, nr, n, ref, 1);
+            const int did = vc_cpu_qdot_few(VC_KERNELS_AVX512, t, w + c * rb, nat, nb, qx, qb, rule, nr, n, few, 1);
+            if (did != has) fail_msg("%s rule %d: vc_cpu_qdot_few said %d", vc_dtype_name(t), (int)rule, did);
+            if (!did) continue;
+            for (int j = 0; j < nr; j++)
+                if (memcmp(&few[j], &ref[j], sizeof(float)))
+                    fail_msg("%s n=%lld rule %d col %d row %d of %d: few %.9g vs vnni %.9g", vc_dtype_name(t),
+                             (long long)n, (int)rule, c, j, nr, few[j], ref[j]);
+        }
+    free(wf); free(x); free(w); free(qx); free(nat);
+}
+
+static void test_qdot_few(void **state) {
+    (void)state;
+    if (vc_cpu_kernels() < VC_KERNELS_AVX512) { /* not a skip: no level below may claim the path */
+        assert_false(vc_cpu_qdot_few(VC_KERNELS_AVX2, VC_Q4_1, NULL, NULL, 0, NULL, 0, VC_Q8_RULE_F32, 1, 256,
+                                     NULL, 1));
+        return;
+    }
+    const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q5_0 };
+    const int64_t sizes[] = { 256, 576, 544, 1056, 1536, 2816 };
+    const vc_q8_rule rules[] = { VC_Q8_RULE_F32, VC_Q8_RULE_F16, VC_Q8_RULE_K };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
+                if (sizes[s] % vc_dtype_block_elems(types[i])) continue;
+                if (rules[r] == VC_Q8_RULE_K && vc_dtype_block_elems(types[i]) != 256) continue;
+                check_qdot_few(types[i], sizes[s], rules[r]);
+            }
+    assert_false(vc_cpu_qdot_few(VC_KERNELS_AVX512, VC_Q4_1, NULL, NULL, 0, NULL, 0, VC_Q8_RULE_F32, 3, 256, NULL, 1));
+}
+
 /* matmul rows are bitwise independent of the number of rows in the call and
  * of the pool (with its scratch for 8-bit activation rows, or none) */
 static void check_matmul_row_invariance(vc_dtype t, vc_act act) {
@@ -647,6 +705,7 @@ int main(void) {
         cmocka_unit_test(test_dots),
         cmocka_unit_test(test_qdots),
         cmocka_unit_test(test_amx),
+        cmocka_unit_test(test_qdot_few),
         cmocka_unit_test(test_matmul_act8_rounding),
         cmocka_unit_test(test_matmul_row_invariance),
         cmocka_unit_test(test_matmul_precise),

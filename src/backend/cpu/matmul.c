@@ -66,6 +66,21 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
                           job->nat_stride, qx, job->qx_stride, job->rule, done, n_in, out, os,
                           wdata + (size_t)o1 * row_bytes, (size_t)(pf1 - o1) * row_bytes);
     }
+    if (!done && job->qnat && nr <= VC_QDOT_FEW_ROWS) {
+        /* one activation row (or one pair): the 512-bit kernels without
+         * the weights' transposition, the same bits (qdot_few.h) */
+        const int8_t *nat = job->qnat + (size_t)r * job->nat_stride;
+        int64_t o = o0;
+        for (; o < o1; o++) {
+            if (o + PF_ROWS < n_out)
+                for (size_t b = 0; b < row_bytes; b += 64)
+                    __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
+            if (!vc_cpu_qdot_few(job->k, w->type, wdata + (size_t)o * row_bytes, nat, job->nat_stride, qx,
+                                 job->qx_stride, job->rule, nr, n_in, out + (o - o0), os))
+                break;
+        }
+        if (o == o1) return;
+    }
     int tile = (int)(QTILE_BYTES / job->qx_stride) & ~(VC_DOT_MAX_ROWS - 1);
     if (tile < VC_DOT_MAX_ROWS) tile = VC_DOT_MAX_ROWS;
     for (int t = done; t < nr; t += tile) {
@@ -253,8 +268,11 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
      * at a time as fit */
     _Alignas(64) uint8_t stack_buf[STACK_QBUF];
     const size_t qb = vc_cpu_qrow_bytes(n_in);
-    const size_t nat = any_amx ? vc_cpu_qnat_bytes(n_in) : 0;
     const int per_row = precise ? 2 : 1;   /* quantized rows per activation row */
+    /* plain int8 copies of the rows for the AMX tiles, and for the few-row
+     * kernels (vc_cpu_qdot_few) */
+    const int want_nat = any_amx || (job.k >= VC_KERNELS_AVX512 && n_rows * per_row <= VC_QDOT_FEW_ROWS);
+    const size_t nat = want_nat ? vc_cpu_qnat_bytes(n_in) : 0;
     job.pairs = precise;
     size_t cap = 0;
     uint8_t *buf = vc_pool_scratch(pool, &cap);
@@ -272,7 +290,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     job.qx = buf;
     job.qx_stride = qb;
     job.rule = rule;
-    int8_t *qnat = any_amx ? (int8_t *)(buf + qb * (size_t)(rows_per * per_row)) : NULL;
+    int8_t *qnat = want_nat ? (int8_t *)(buf + qb * (size_t)(rows_per * per_row)) : NULL;
     job.qnat = qnat;
     job.nat_stride = nat;
     for (int r0 = 0; r0 < n_rows; r0 += rows_per) {

@@ -217,12 +217,24 @@ static inline __m256i dot_acc_avx2(__m256i acc, __m256i u, __m256i s) {
 #undef QK
 #undef DOT_ACC
 
+#include "backend/cpu/qdot_few.h"
+
 #pragma GCC pop_options
 
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride) {
     if (k >= VC_KERNELS_AVX512) vnni_rows(t, w_row, qx, qx_stride, rule, nr, n, out, out_stride);
     else avx2_rows(t, w_row, qx, qx_stride, rule, nr, n, out, out_stride);
+}
+
+int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *nat, size_t nat_stride,
+                    const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,
+                    size_t out_stride) {
+    if (k < VC_KERNELS_AVX512 || nr < 1 || nr > VC_QDOT_FEW_ROWS || !vnni_few_supported(t) ||
+        (rule == VC_Q8_RULE_K && t == VC_Q4_K) || n > 32 * VC_QDOT_MAX_BLOCKS)
+        return 0;
+    vnni_few(t, w_row, nat, nat_stride, qx, qx_stride, nr, n, out, out_stride);
+    return 1;
 }
 
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
@@ -548,6 +560,13 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
 }
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
     for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
+}
+int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *nat, size_t nat_stride,
+                    const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,
+                    size_t out_stride) {
+    (void)k; (void)t; (void)w_row; (void)nat; (void)nat_stride; (void)qx; (void)qx_stride; (void)rule; (void)nr;
+    (void)n; (void)out; (void)out_stride;
+    return 0;
 }
 int vc_cpu_amx_supported(vc_dtype t, int64_t n) { (void)t; (void)n; return 0; }
 int vc_cpu_amx_min_rows(vc_dtype t) { (void)t; return 16; }
