@@ -151,9 +151,10 @@ int main(int argc, char **argv) {
         if (run_all(e, &t)) return 1;
         double dt = now_s() - t0;
         printf("{\"mode\": \"throughput\", \"threads\": %d, \"n_seqs\": %d, \"prompt_tokens\": %lld, "
-               "\"gen_tokens\": %lld, \"seconds\": %.3f, \"total_tps\": %.2f, \"gen_tps\": %.2f}\n",
+               "\"gen_tokens\": %lld, \"seconds\": %.3f, \"total_tps\": %.2f, \"gen_tps\": %.2f, "
+               "\"prefill_step_s\": %.3f, \"decode_step_s\": %.3f}\n",
                threads, n, (long long)total_prompt, (long long)total_gen, dt,
-               (total_prompt + total_gen) / dt, total_gen / dt);
+               (total_prompt + total_gen) / dt, total_gen / dt, t.prefill_s, t.decode_s);
         vllmc_engine_free(e);
         return 0;
     }
