@@ -20,7 +20,7 @@
 
 #include "model/quant.h"
 
-enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, SPAN_MAX = 8, SPAN_MAX_ROWS = 64, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768,
+enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, PF_BYTES = 2048, SPAN_MAX = 8, SPAN_MAX_ROWS = 64, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768,
        PAIR_SLICE = 64, /* quantized rows (32 pairs) per slice of the pair path */
        GEMM_ROWS = 64   /* activation rows per decode of the weight rows (float path) */ };
 
@@ -55,11 +55,16 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
     const int64_t n_in = w->ne[0], n_out = w->ne[1];
     const size_t row_bytes = vc_row_bytes(w->type, n_in);
     const uint8_t *wdata = w->data, *qx = job->qx + (size_t)r * job->qx_stride;
+    /* few activation rows: the weight rows stream from DRAM, each thread
+     * through its run of chunks (task_span); the rows PF_BYTES ahead are
+     * asked for (2 rows ahead before the runs: SmolLM2 decode 133-141 ->
+     * 147-155 tok/s at 2-4 KB) */
+    const int64_t pfr = (int64_t)(PF_BYTES / row_bytes) > PF_ROWS ? (int64_t)(PF_BYTES / row_bytes) : PF_ROWS;
     int done = 0;
     if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && nr >= vc_cpu_amx_min_rows(w->type)) {
         done = nr;
-        /* the weight rows of the next two chunks (the ones this thread or
-         * the other takes next) into L2 while the tiles work: their first
+        /* the weight rows of the next two chunks (the ones this thread
+         * takes next, in a run of chunks, or the other) into L2 while the tiles work: their first
          * touch, the scale decoding, stalled on DRAM (10% of a batch-64
          * decode) */
         const int64_t pf1 = o1 + 2 * ROWS_PER_CHUNK < n_out ? o1 + 2 * ROWS_PER_CHUNK : n_out;
@@ -73,9 +78,9 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
         const int8_t *nat = job->qnat + (size_t)r * job->nat_stride;
         int64_t o = o0;
         for (; o < o1; o++) {
-            if (o + PF_ROWS < n_out)
+            if (o + pfr < n_out)
                 for (size_t b = 0; b < row_bytes; b += 64)
-                    __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
+                    __builtin_prefetch(wdata + (size_t)(o + pfr) * row_bytes + b, 0, 3);
             if (!vc_cpu_qdot_few(job->k, w->type, wdata + (size_t)o * row_bytes, nat, job->nat_stride, qx,
                                  job->qx_stride, job->rule, nr, n_in, out + (o - o0), os))
                 break;
@@ -88,12 +93,12 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
         const int m = nr - t < tile ? nr - t : tile;
         for (int64_t o = o0; o < o1; o++) {
             /* few activation rows (decode): the weights stream from DRAM;
-             * ask for the row PF_ROWS ahead (with the float path below:
-             * single-stream decode on SmolLM2 80 -> 101 tok/s; a
+             * ask for the row pfr ahead (PF_ROWS ahead, with the float path
+             * of then: single-stream decode on SmolLM2 80 -> 101 tok/s; a
              * non-temporal hint was 30% slower) */
-            if (m <= 8 && o + PF_ROWS < n_out)
+            if (m <= 8 && o + pfr < n_out)
                 for (size_t b = 0; b < row_bytes; b += 64)
-                    __builtin_prefetch(wdata + (size_t)(o + PF_ROWS) * row_bytes + b, 0, 3);
+                    __builtin_prefetch(wdata + (size_t)(o + pfr) * row_bytes + b, 0, 3);
             vc_cpu_qdot_rows(job->k, w->type, wdata + (size_t)o * row_bytes, qx + (size_t)t * job->qx_stride,
                              job->qx_stride, job->rule, m, n_in, out + (size_t)t * os + (o - o0), os);
         }
