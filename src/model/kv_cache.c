@@ -1,5 +1,5 @@
 /* The KV pool: two zeroed allocations (K and V), each
- * [n_layers][n_blocks][n_kv_heads][block_size][head_dim] in the KV dtype,
+ * [n_blocks][n_layers][n_kv_heads][block_size][head_dim] in the KV dtype,
  * mapped anonymously and advised into transparent huge pages: attention
  * reads a sequence's blocks scattered over the pool, 2 KB runs per kv head
  * at 4 KB pages took a TLB miss each. */
