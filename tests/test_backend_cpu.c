@@ -236,6 +236,66 @@ static void test_amx(void **state) {
     assert_false(vc_cpu_amx_supported(VC_Q4_1, 32 * VC_AMX_MAX_BLOCKS + 32));
 }
 
+/* Activation quantization, at every kernel level, gives the bytes of a
+ * plain reference written here (q = nearbyint(x * (127 / max|x|)), d =
+ * max / 127, s = d * sum q; F16: d and s rounded to f16): rows with a zero
+ * block, exact ties (max 127, so x * id = x: 2.5 rounds to 2), and partial
+ * groups; the plain copy too */
+static float f16r(float v);
+
+static void check_quantize_level(int64_t n, vc_q8_rule rule) {
+    unsigned seed = 5u + (unsigned)n + 17u * (unsigned)rule;
+    float *x = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + i % 9) * (i % 64 < 32 ? 1.0f : 1e-3f);
+    for (int i = 0; i < 32 && n >= 64; i++) x[32 + i] = 0.0f;                       /* block 1: zeros */
+    for (int i = 0; i < 32 && n >= 96; i++) x[64 + i] = i == 0 ? 127.0f : (float)(i % 7) - 3.5f + (i % 2) * 1.0f;
+    const size_t qb = vc_cpu_qrow_bytes(n), nb = vc_cpu_qnat_bytes(n);
+    uint8_t *q = aligned_alloc(64, qb);
+    int8_t *nat = aligned_alloc(64, nb);
+    for (int k = VC_KERNELS_PORTABLE; k <= (int)vc_cpu_kernels(); k++) {
+        memset(q, 0x55, qb);
+        memset(nat, 0x55, nb);
+        vc_cpu_quantize_row_q8_level((vc_kernels)k, x, n, rule, q, nat);
+        for (int64_t b = 0; b < n / 32; b++) {
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
+            const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            int sum = 0;
+            for (int i = 0; i < 32; i++) {
+                const int v = (int)nearbyintf(x[32 * b + i] * id);
+                sum += v;
+                if (vc_cpu_qrow_q(q, n, 32 * b + i) != v || nat[32 * b + i] != v)
+                    fail_msg("level %d n=%lld rule %d value %lld: q %d nat %d, expected %d", k, (long long)n, (int)rule,
+                             (long long)(32 * b + i), vc_cpu_qrow_q(q, n, 32 * b + i), nat[32 * b + i], v);
+            }
+            float d = amax / 127.0f, sv = d * (float)sum;
+            if (rule == VC_Q8_RULE_F16) {
+                sv = f16r(sv);
+                d = f16r(d);
+            }
+            const float gd = vc_cpu_qrow_d(q, n, b), gs = vc_cpu_qrow_s(q, n, b);
+            if (memcmp(&gd, &d, sizeof d) || memcmp(&gs, &sv, sizeof sv))
+                fail_msg("level %d n=%lld rule %d block %lld: d %.9g s %.9g, expected %.9g %.9g", k, (long long)n,
+                         (int)rule, (long long)b, gd, gs, d, sv);
+        }
+        /* the padding of a partial group is zero blocks */
+        for (int64_t b = n / 32; b % 8; b++) {
+            assert_true(vc_cpu_qrow_d(q, n, b) == 0.0f && vc_cpu_qrow_s(q, n, b) == 0.0f);
+            for (int i = 0; i < 32; i++) assert_int_equal(((int8_t *)q)[256 * (b / 8) + 32 * (b % 8) + i], 0);
+        }
+    }
+    free(x); free(q); free(nat);
+}
+
+static void test_quantize_levels(void **state) {
+    (void)state;
+    const int64_t sizes[] = { 96, 256, 576, 1024, 2816 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        check_quantize_level(sizes[i], VC_Q8_RULE_F32);
+        check_quantize_level(sizes[i], VC_Q8_RULE_F16);
+    }
+}
+
 /* The few-row 512-bit kernels (decode) give bitwise vc_cpu_qdot_rows, for
  * one row and for a pair, whole groups and partial ones (17 and 33 blocks:
  * a last group of 1, a segment tail of 1), rows quantized by each rule; the
@@ -706,6 +766,7 @@ int main(void) {
         cmocka_unit_test(test_qdots),
         cmocka_unit_test(test_amx),
         cmocka_unit_test(test_qdot_few),
+        cmocka_unit_test(test_quantize_levels),
         cmocka_unit_test(test_matmul_act8_rounding),
         cmocka_unit_test(test_matmul_row_invariance),
         cmocka_unit_test(test_matmul_precise),

@@ -85,6 +85,10 @@ void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *na
  *                   of q (as a float, exact), as Q8_K's bsums */
 typedef enum { VC_Q8_RULE_F32 = 0, VC_Q8_RULE_F16, VC_Q8_RULE_K } vc_q8_rule;
 void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat);
+/* the same with the kernel level given (the above asks vc_cpu_kernels):
+ * from avx512 up F32 / F16 rows are quantized on 512-bit vectors, the same
+ * bytes for finite x */
+void vc_cpu_quantize_row_q8_level(vc_kernels k, const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat);
 /* dst = the values q * d of x rounded by rule, as floats (dst may be x):
  * 8-bit activations for weights without integer kernels, dotted in float
  * (an offset m then meets the sum of these values, not an f16 s) */

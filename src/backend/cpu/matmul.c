@@ -180,6 +180,7 @@ typedef struct quant_job {
     size_t qb;
     int8_t *qnat;      /* [rows] of nat bytes, or NULL */
     size_t nat;
+    vc_kernels k;
 } quant_job;
 
 enum { QUANT_ROWS_PER_TASK = 8 };
@@ -194,8 +195,8 @@ static void quant_task(void *arg, int64_t t) {
             continue;
         }
         if (!q->pairs) {
-            vc_cpu_quantize_row_q8_rule(q->x + (size_t)r * q->n, q->n, q->rule, q->qx + (size_t)r * q->qb,
-                                        q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
+            vc_cpu_quantize_row_q8_level(q->k, q->x + (size_t)r * q->n, q->n, q->rule, q->qx + (size_t)r * q->qb,
+                                         q->qnat ? q->qnat + (size_t)r * q->nat : NULL);
             continue;
         }
         const size_t h = 2 * (size_t)r, l = h + 1;
@@ -328,7 +329,7 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
         const int g = n_rows - r0 < rows_per ? n_rows - r0 : rows_per;
         quant_job qj = { .x = x + (size_t)r0 * n_in, .n = n_in, .rows = g, .rule = rule,
                          .rounded = rounded ? (float *)(void *)buf : NULL, .pairs = precise, .qx = buf,
-                         .qb = qb, .qnat = qnat, .nat = nat };
+                         .qb = qb, .qnat = qnat, .nat = nat, .k = job.k };
         vc_pool_run(g >= 2 * QUANT_ROWS_PER_TASK ? run_pool : NULL,
                     (g + QUANT_ROWS_PER_TASK - 1) / QUANT_ROWS_PER_TASK, quant_task, &qj);
         job.x = rounded ? (const float *)(const void *)buf : x + (size_t)r0 * n_in;

@@ -92,7 +92,7 @@ void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *na
     vc_cpu_quantize_row_q8_rule(x, n, VC_Q8_RULE_F32, dst, nat);
 }
 
-void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat) {
+static void quantize_row_c(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat) {
     const int64_t nb = n / 32, ng = qrow_groups(n);
     int8_t q[256];
     float d = 0.0f;
@@ -118,6 +118,17 @@ void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, voi
         }
         store_block(dst, nat, n, b, qb, db, sb);
     }
+}
+
+static int quantize_row_vnni(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat);
+
+void vc_cpu_quantize_row_q8_level(vc_kernels k, const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat) {
+    if (k >= VC_KERNELS_AVX512 && quantize_row_vnni(x, n, rule, dst, nat)) return;
+    quantize_row_c(x, n, rule, dst, nat);
+}
+
+void vc_cpu_quantize_row_q8_rule(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat) {
+    vc_cpu_quantize_row_q8_level(vc_cpu_kernels(), x, n, rule, dst, nat);
 }
 
 void vc_cpu_round_row_q8(const float *x, int64_t n, vc_q8_rule rule, float *dst) {
@@ -218,6 +229,46 @@ static inline __m256i dot_acc_avx2(__m256i acc, __m256i u, __m256i s) {
 #undef DOT_ACC
 
 #include "backend/cpu/qdot_few.h"
+
+/* quantize_row_c on 512-bit vectors (VC_Q8_RULE_F32 / _F16): per block the
+ * same steps (max |x|, one division for 127 / max, one multiply per value,
+ * rounding to nearest even, d = max / 127, s = d * sum q), so the same bytes
+ * for finite x; the 8 blocks of a group transposed into the interleaved
+ * layout at once */
+static int quantize_row_vnni(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat) {
+    if (rule == VC_Q8_RULE_K) return 0;
+    const int64_t nb = n / 32, ng = qrow_groups(n);
+    int8_t *q = dst;
+    float *d = (float *)((uint8_t *)dst + 256 * ng), *s = d + 8 * ng;
+    for (int64_t g = 0; g < ng; g++) {
+        __m256i blk[8];
+        for (int b = 0; b < 8; b++) {
+            const int64_t k = 8 * g + b;
+            if (k >= nb) {
+                blk[b] = _mm256_setzero_si256();
+                d[k] = s[k] = 0.0f;
+                continue;
+            }
+            const __m512 x0 = _mm512_loadu_ps(x + 32 * k), x1 = _mm512_loadu_ps(x + 32 * k + 16);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+            const __m512 id = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, id)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, id));
+            const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+            blk[b] = _mm256_set_m128i(_mm512_cvtepi32_epi8(q1), _mm512_cvtepi32_epi8(q0));
+            float db = amax / 127.0f, sb = db * (float)sum;
+            if (rule == VC_Q8_RULE_F16) {
+                sb = f16_round(sb);
+                db = f16_round(db);
+            }
+            d[k] = db;
+            s[k] = sb;
+            if (nat) _mm256_storeu_si256((__m256i *)(nat + 32 * k), blk[b]);
+        }
+        if (8 * (g + 1) <= nb) vnni_transpose8(blk); /* a whole group: interleaved */
+        for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(q + 256 * g + 32 * i), blk[i]);
+    }
+    return 1;
+}
 
 #pragma GCC pop_options
 
@@ -553,6 +604,10 @@ int vc_cpu_amx_enable(void) {
 
 #else
 
+static int quantize_row_vnni(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat) {
+    (void)x; (void)n; (void)rule; (void)dst; (void)nat;
+    return 0;
+}
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride) {
     (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)rule; (void)nr; (void)n; (void)out;
