@@ -350,6 +350,39 @@ static inline __m256i amx_block_bytes(vc_dtype t, const uint8_t *w, int64_t k) {
     }
 }
 
+enum { AMX_COL_BLOCKS = VC_AMX_MAX_BLOCKS + 16 }; /* a column's blocks, room for the last 16-wide load */
+
+/* out[k][c] = in[c][k] (16 rows of `AMX_COL_BLOCKS` 32-bit values) for k < nb:
+ * 16 x 16 transposes on 512-bit vectors (only moves bits) */
+static void amx_transpose16(const float *in, int64_t nb, float (*out)[16]) {
+    for (int64_t k0 = 0; k0 < nb; k0 += 16) {
+        __m512 r[16], a[16], b[16];
+        for (int c = 0; c < 16; c++) r[c] = _mm512_load_ps(in + (size_t)c * AMX_COL_BLOCKS + k0);
+        for (int i = 0; i < 8; i++) {
+            a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        /* b[4i + m], 128-bit lane L: value 4L + m of rows 4i .. 4i + 3 */
+        for (int i = 0; i < 4; i++) {
+            b[4 * i] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+            b[4 * i + 1] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
+            b[4 * i + 2] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+            b[4 * i + 3] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
+        }
+        for (int m = 0; m < 4; m++) {
+            const __m512 x0 = _mm512_shuffle_f32x4(b[m], b[4 + m], _MM_SHUFFLE(2, 0, 2, 0));
+            const __m512 x1 = _mm512_shuffle_f32x4(b[m], b[4 + m], _MM_SHUFFLE(3, 1, 3, 1));
+            const __m512 y0 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], _MM_SHUFFLE(2, 0, 2, 0));
+            const __m512 y1 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], _MM_SHUFFLE(3, 1, 3, 1));
+            r[m] = _mm512_shuffle_f32x4(x0, y0, _MM_SHUFFLE(2, 0, 2, 0));
+            r[8 + m] = _mm512_shuffle_f32x4(x0, y0, _MM_SHUFFLE(3, 1, 3, 1));
+            r[4 + m] = _mm512_shuffle_f32x4(x1, y1, _MM_SHUFFLE(2, 0, 2, 0));
+            r[12 + m] = _mm512_shuffle_f32x4(x1, y1, _MM_SHUFFLE(3, 1, 3, 1));
+        }
+        for (int i = 0; i < 16 && k0 + i < nb; i++) _mm512_store_ps(out[k0 + i], r[i]);
+    }
+}
+
 void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int8_t *qnat, size_t nat_stride,
                        const uint8_t *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *y,
                        size_t y_stride, const uint8_t *pf, size_t pf_bytes) {
@@ -370,7 +403,8 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
     float dm16[VC_AMX_MAX_BLOCKS / 8][16] __attribute__((aligned(64)));
     int32_t s16[2][VC_AMX_MAX_BLOCKS][16] __attribute__((aligned(64)));
     {
-        float wd[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32))), wm[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32)));
+        float wdc[16][AMX_COL_BLOCKS] __attribute__((aligned(64))), wmc[16][AMX_COL_BLOCKS] __attribute__((aligned(64)));
+        int32_t s0c[16][AMX_COL_BLOCKS] __attribute__((aligned(64))), s1c[16][AMX_COL_BLOCKS] __attribute__((aligned(64)));
         for (int c = 0; c < 16; c++) {
             const uint8_t *wc = w + c * row_bytes;
             if (ksum && !q6) {
@@ -387,15 +421,24 @@ void vc_cpu_amx_rows16(vc_dtype t, const uint8_t *w, size_t row_bytes, const int
                 }
                 continue;
             }
-            vnni_prep(t, wc, nb, wd, wm);
-            for (int64_t k = 0; k < nb; k++) {
-                wd16[k][c] = wd[k];
-                wm16[k][c] = offs ? wm[k] : 0.0f;
-                if (q6) {
+            /* column c's values in row c of wdc / wmc / s0c / s1c, turned
+             * into [block][column] below, 16 x 16 at a time (scalar stores
+             * one value per block and column were ~10% of a 64-row matmul) */
+            vnni_prep(t, wc, nb, wdc[c], wmc[c]);
+            if (q6)
+                for (int64_t k = 0; k < nb; k++) {
                     const int8_t *sc = (const int8_t *)(wc + 210 * (k / 8) + 192);
-                    s16[0][k][c] = sc[2 * (k % 8)];
-                    s16[1][k][c] = sc[2 * (k % 8) + 1];
+                    s0c[c][k] = sc[2 * (k % 8)];
+                    s1c[c][k] = sc[2 * (k % 8) + 1];
                 }
+        }
+        if (!ksum || q6) {
+            amx_transpose16(&wdc[0][0], nb, wd16);
+            if (offs) amx_transpose16(&wmc[0][0], nb, wm16);
+            else memset(wm16, 0, sizeof wm16[0] * (size_t)nb);
+            if (q6) {
+                amx_transpose16((const float *)(const void *)&s0c[0][0], nb, (float(*)[16])(void *)s16[0]);
+                amx_transpose16((const float *)(const void *)&s1c[0][0], nb, (float(*)[16])(void *)s16[1]);
             }
         }
         if (t == VC_Q4_K) {
