@@ -20,7 +20,9 @@
 
 #include "model/quant.h"
 
-enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, PF_BYTES = 2048, SPAN_MAX = 8, SPAN_MAX_ROWS = 64, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768,
+enum { ROWS_PER_CHUNK = 16, PF_ROWS = 2, PF_BYTES = 2048, MAX_MATS = 4, STACK_QBUF = 32768, QTILE_BYTES = 32768,
+       SPAN_MAX = 8,      /* chunks per task at most (task_span) */
+       SPAN_MAX_ROWS = 64, /* activation rows up to which tasks take runs of chunks */
        PAIR_SLICE = 64, /* quantized rows (32 pairs) per slice of the pair path */
        GEMM_ROWS = 64   /* activation rows per decode of the weight rows (float path) */ };
 
@@ -57,16 +59,16 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
     const uint8_t *wdata = w->data, *qx = job->qx + (size_t)r * job->qx_stride;
     /* few activation rows: the weight rows stream from DRAM, each thread
      * through its run of chunks (task_span); the rows PF_BYTES ahead are
-     * asked for (2 rows ahead before the runs: SmolLM2 decode 133-141 ->
-     * 147-155 tok/s at 2-4 KB) */
+     * asked for, at least PF_ROWS (2 rows ahead before the runs: SmolLM2
+     * decode 133-141 -> 139-149 tok/s; 2-8 KB measured alike) */
     const int64_t pfr = (int64_t)(PF_BYTES / row_bytes) > PF_ROWS ? (int64_t)(PF_BYTES / row_bytes) : PF_ROWS;
     int done = 0;
     if (job->use_amx[i] && job->qnat && o1 - o0 == 16 && nr >= vc_cpu_amx_min_rows(w->type)) {
         done = nr;
         /* the weight rows of the next two chunks (the ones this thread
-         * takes next, in a run of chunks, or the other) into L2 while the tiles work: their first
-         * touch, the scale decoding, stalled on DRAM (10% of a batch-64
-         * decode) */
+         * takes next in its run of chunks, or the other thread) into L2
+         * while the tiles work: their first touch, the scale decoding,
+         * stalled on DRAM (10% of a batch-64 decode) */
         const int64_t pf1 = o1 + 2 * ROWS_PER_CHUNK < n_out ? o1 + 2 * ROWS_PER_CHUNK : n_out;
         vc_cpu_amx_rows16(w->type, wdata + (size_t)o0 * row_bytes, row_bytes, job->qnat + (size_t)r * job->nat_stride,
                           job->nat_stride, qx, job->qx_stride, job->rule, done, n_in, out, os,
