@@ -295,7 +295,9 @@ static vc_act act_of(const vc_transformer *t) {
  * itself, so the pool may split a batch's rows anywhere (the same bytes). On
  * one thread they were 5-6% of a prefill or batch-64 decode with the other
  * thread idle. */
-typedef enum { ROWS_ATTN_IN, ROWS_QKV, ROWS_FFN_IN, ROWS_SILU, ROWS_RESID, ROWS_RESID_NORM } rows_step;
+/* ROWS_ADD_NORM: x += xn (a residual), then xn = rmsnorm(x) with the job's
+ * norm weights (the FFN's, or the next layer's attention norm) */
+typedef enum { ROWS_ATTN_IN, ROWS_QKV, ROWS_SILU, ROWS_RESID, ROWS_ADD_NORM } rows_step;
 
 typedef struct rows_job {
     vc_transformer *t;
@@ -303,6 +305,7 @@ typedef struct rows_job {
     const vc_batch *b;
     int l, n_rows, per_task;
     rows_step step;
+    const float *norm; /* ROWS_ADD_NORM's weights */
 } rows_job;
 
 static void rows_run(const rows_job *j, int r0, int r1) {
@@ -329,19 +332,15 @@ static void rows_run(const rows_job *j, int r0, int r1) {
         vc_cpu_kv_store(j->kv, j->l, k, v, j->b->slot_mapping + r0, n);
         break;
     }
-    case ROWS_FFN_IN: /* the attention's residual, then the FFN's norm */
-        vc_cpu_add(x, xn, (size_t)n * c->dim);
-        vc_cpu_rmsnorm(xn, x, V->ffn_norm, n, c->dim, c->rms_eps);
-        break;
     case ROWS_SILU: /* row by row: a row's vector / scalar split never depends on its neighbours */
         for (int r = r0; r < r1; r++)
             vc_cpu_silu_mul(t->gate + (size_t)r * c->hidden_dim, t->up + (size_t)r * c->hidden_dim,
                             (size_t)c->hidden_dim);
         break;
     case ROWS_RESID: vc_cpu_add(x, xn, (size_t)n * c->dim); break;
-    case ROWS_RESID_NORM: /* the FFN's residual, then layer l's attention norm */
+    case ROWS_ADD_NORM:
         vc_cpu_add(x, xn, (size_t)n * c->dim);
-        vc_cpu_rmsnorm(xn, x, V->attn_norm, n, c->dim, c->rms_eps);
+        vc_cpu_rmsnorm(xn, x, j->norm, n, c->dim, c->rms_eps);
         break;
     }
 }
@@ -354,8 +353,8 @@ static void rows_task(void *arg, int64_t task) {
 
 enum { ROWS_PARALLEL_MIN = 16 }; /* fewer rows: on the caller (waking the workers costs more) */
 
-static void rows(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b, int l, rows_step step) {
-    rows_job j = { .t = t, .kv = kv, .b = b, .l = l, .n_rows = b->n_tokens, .step = step };
+static void rows(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b, int l, rows_step step, const float *norm) {
+    rows_job j = { .t = t, .kv = kv, .b = b, .l = l, .n_rows = b->n_tokens, .step = step, .norm = norm };
     const int threads = vc_pool_threads(t->pool);
     if (j.n_rows < ROWS_PARALLEL_MIN || threads == 1) {
         rows_run(&j, 0, j.n_rows);
@@ -372,11 +371,11 @@ static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *
     const int T = b->n_tokens, hd = c->head_dim;
     vc_pool *nt = t->pool;
 
-    if (l == 0) rows(t, kv, b, l, ROWS_ATTN_IN); /* later layers: with the previous FFN's residual */
+    if (l == 0) rows(t, kv, b, l, ROWS_ATTN_IN, NULL); /* later layers: with the previous FFN's residual */
     const vc_tensor *wqkv[3] = { &L->wq, &L->wk, &L->wv };
     float *const yqkv[3] = { t->q, t->k, t->v };
     vc_cpu_matmul_act(3, wqkv, t->xn, T, yqkv, nt, act_of(t));
-    rows(t, kv, b, l, ROWS_QKV);
+    rows(t, kv, b, l, ROWS_QKV, NULL);
     vc_cpu_paged_attention(t->att, t->q, kv, l, T, c->n_heads, b->positions, t->seq_of_token,
                            b->block_tables, b->max_blocks_per_seq, c->sliding_window,
                            1.0f / sqrtf((float)hd), nt);
@@ -387,16 +386,16 @@ static void attention_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *
 static void ffn_block(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b, int l) {
     const vc_layer_weights *L = &t->m->layers[l];
     const int T = b->n_tokens;
-    rows(t, kv, b, l, ROWS_FFN_IN);
+    rows(t, kv, b, l, ROWS_ADD_NORM, t->vecs[l].ffn_norm); /* the attention's residual, the FFN's norm */
     const vc_tensor *wgu[2] = { &L->w_gate, &L->w_up };
     float *const ygu[2] = { t->gate, t->up };
     vc_cpu_matmul_act(2, wgu, t->xn, T, ygu, t->pool, act_of(t));
-    rows(t, kv, b, l, ROWS_SILU);
+    rows(t, kv, b, l, ROWS_SILU, NULL);
     const vc_tensor *wd = &L->w_down;
     vc_cpu_matmul_act(1, &wd, t->gate, T, &t->xn, t->pool, act_of(t));
     /* the FFN's residual, and the next layer's attention norm */
-    if (l + 1 < t->m->cfg.n_layers) rows(t, kv, b, l + 1, ROWS_RESID_NORM);
-    else rows(t, kv, b, l, ROWS_RESID);
+    if (l + 1 < t->m->cfg.n_layers) rows(t, kv, b, l, ROWS_ADD_NORM, t->vecs[l + 1].attn_norm);
+    else rows(t, kv, b, l, ROWS_RESID, NULL);
 }
 
 int vc_transformer_forward(vc_transformer *t, vc_kv_cache *kv, const vc_batch *b, float *logits,

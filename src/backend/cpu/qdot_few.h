@@ -4,11 +4,11 @@
  * (nat, the AMX path's copy): the weight bytes are not transposed (the
  * group kernels' 8 x 8 shuffle, which one or two rows do not amortize);
  * instead two blocks share a 512-bit vector, vpdpbusd leaves 8 partial sums
- * per block, and one reduction per 8 blocks (red8 below) gives the 8 blocks'
+ * per block, and one reduction per 8 blocks (few_red8) gives the 8 blocks'
  * exact integer dots in the lanes where the group kernel has them. The float
  * part is the group kernel's, step for step (seg_scales' products and
- * offset split, the same fma per group, hsum_rows), so out is bitwise
- * vc_cpu_qdot_rows': which kernel ran never shows.
+ * offset split, the same fma per group, hsum_rows' order in few_hsum2), so
+ * out is bitwise vc_cpu_qdot_rows': which kernel ran never shows.
  *
  *   Q4_0 / Q4_1 / Q8_0: vector = blocks k, k+1 (their activation bytes: one
  *   64-byte load); Q4_K: one 64-byte load of the nibbles is sub-blocks
@@ -121,7 +121,7 @@ static inline void few_hsum2(__m256 acc, __m256 accm, float *t, float *m) {
     *m = _mm_cvtss_f32(_mm_shuffle_ps(r, r, 1));
 }
 
-/* Q4_K's rows are whole super-blocks (kb = 8 always) */
+/* the types few_group knows (Q4_K rows are whole super-blocks: its kb is always 8) */
 static int vnni_few_supported(vc_dtype t) { return t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0 || t == VC_Q4_K; }
 
 /* out[j * os] for j < nr <= FEW_ROWS: vnni_rows' value (VC_Q8_RULE_F32 or
@@ -146,6 +146,7 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
             const int kb = ns_ - k8 < 8 ? ns_ - k8 : 8;
             const int64_t g = (b0 + k8) / 8;
             __m256i dots[FEW_ROWS];
+            /* 8 as a constant: the whole groups inline without the tail's branches */
             if (kb == 8) few_group(t, w, g, 8, nat, ns, nr, dots);
             else few_group(t, w, g, kb, nat, ns, nr, dots);
             for (int j = 0; j < nr; j++)
