@@ -42,6 +42,9 @@ typedef struct vllmc_engine_options {
     const char *quant;           /* in-situ quantization type or NULL */
     const char *chat_template;   /* override name or NULL */
     bool show_progress;          /* loading progress bar on stderr */
+    bool mmap_weights;           /* read the weights from the file mapping (4 KB pages)
+                                    instead of a copy in 2 MB pages (default false:
+                                    copied, faster decode; see src/model/resident.h) */
 } vllmc_engine_options;
 
 typedef struct vllmc_sampling_params {

@@ -51,6 +51,8 @@ static void usage(FILE *f) {
             "  --max N               max tokens to generate (default 4096, clipped to the context)\n"
             "  --ctx N               context length (default: the model's)\n"
             "  --quant TYPE          in-situ quantization of safetensors weights (q4k, q8_0, ...)\n"
+            "  --mmap                read the weights from the mapped file (4 KB pages) instead of\n"
+            "                        a copy in 2 MB pages (less memory, slower decode)\n"
             "  --temperature T       0 = greedy (default 0)\n"
             "  --top-p P             nucleus sampling (default 1 = off)\n"
             "  --top-k K             (default 0 = off)\n"
@@ -146,6 +148,7 @@ static int run(int argc, char **argv, const char **stops) {
         else if (!strcmp(a, "--d")) { NEED_VALUE(); eo.device = v; }
         else if (!strcmp(a, "--dtype")) { NEED_VALUE(); eo.kv_dtype = v; }
         else if (!strcmp(a, "--quant")) { NEED_VALUE(); eo.quant = v; }
+        else if (!strcmp(a, "--mmap")) eo.mmap_weights = true;
         else if (!strcmp(a, "--chat-template")) { NEED_VALUE(); eo.chat_template = v; }
         else if (!strcmp(a, "--stop")) { NEED_VALUE(); stops[n_stops++] = v; }
         else if (!strcmp(a, "--host")) { NEED_VALUE(); host = v; }

@@ -17,6 +17,7 @@
 #include "model/gguf.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/resident.h"
 #include "model/safetensors.h"
 #include "model/transformer.h"
 
@@ -110,13 +111,17 @@ typedef struct runner {
     vc_kv_cache *kv;
 } runner;
 
-static void runner_open(runner *r, const char *path, vc_dtype kv_dtype) {
+/* resident: the weights copied into huge pages first (vc_model_make_resident) */
+static void runner_open_as(runner *r, const char *path, vc_dtype kv_dtype, int resident) {
     vc_error err = { { 0 } };
     if (vc_model_open(&r->m, path, &err) != 0) fail_msg("open %s: %s", path, err.msg);
+    if (resident && vc_model_make_resident(r->m, false, &err) != 0) fail_msg("resident %s: %s", path, err.msg);
     if (vc_transformer_create(&r->t, r->m, N_SEQS * MAX_LEN, 2, VC_NUMERICS_DEFAULT, &err) != 0) fail_msg("%s", err.msg);
     if (vc_kv_cache_create(&r->kv, &r->m->cfg, kv_dtype, BLOCK, POOL_BLOCKS, &err) != 0)
         fail_msg("%s", err.msg);
 }
+
+static void runner_open(runner *r, const char *path, vc_dtype kv_dtype) { runner_open_as(r, path, kv_dtype, 0); }
 
 static void runner_close(runner *r) {
     vc_kv_cache_free(r->kv);
@@ -511,6 +516,66 @@ static void test_loader_flags(void **s) {
     vc_model_free(m);
 }
 
+/* every weight view of a model (the order of vc_layer_weights) */
+static int all_views(const vc_model *m, const vc_tensor **v) {
+    int n = 0;
+    v[n++] = &m->tok_embd, v[n++] = &m->out_norm, v[n++] = &m->output, v[n++] = &m->rope_freqs;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const vc_layer_weights *w = &m->layers[l];
+        const vc_tensor *lt[] = {&w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo, &w->bq, &w->bk,
+                                 &w->bv, &w->q_norm, &w->k_norm, &w->ffn_norm, &w->w_gate,
+                                 &w->w_up, &w->w_down};
+        for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) v[n++] = lt[i];
+    }
+    return n;
+}
+
+/* resident weights: every view moved into the copy (64-byte aligned, the
+ * same bytes, tied views still one tensor), and logits bitwise those of the
+ * file-mapped weights */
+static void check_resident(const char *arch, const char *file) {
+    ref rf;
+    load_ref(&rf, arch);
+    char path[512];
+    snprintf(path, sizeof path, FIX "%s%s%s", arch, file[0] ? "/" : "", file);
+    runner a = { 0 }, b = { 0 };
+    runner_open_as(&a, path, VC_F32, 0);
+    runner_open_as(&b, path, VC_F32, 1);
+    assert_non_null(b.m->resident);
+    const vc_tensor *va[4 + 14 * 64], *vb[4 + 14 * 64];
+    assert_true(a.m->cfg.n_layers <= 64);
+    const int n = all_views(a.m, va);
+    assert_int_equal(all_views(b.m, vb), n);
+    const uint8_t *lo = (const uint8_t *)b.m->resident, *hi = lo + b.m->resident_bytes;
+    for (int i = 0; i < n; i++) {
+        assert_true((va[i]->data == NULL) == (vb[i]->data == NULL));
+        if (!va[i]->data) continue;
+        const uint8_t *p = vb[i]->data;
+        assert_true(p >= lo && p + vb[i]->nbytes <= hi);
+        assert_int_equal((uintptr_t)p % 64, 0);
+        assert_int_equal(vb[i]->nbytes, va[i]->nbytes);
+        assert_int_equal(memcmp(p, va[i]->data, va[i]->nbytes), 0);
+    }
+    assert_true((a.m->output.data == a.m->tok_embd.data) == (b.m->output.data == b.m->tok_embd.data));
+    const size_t nl = (size_t)rf.total * rf.vocab;
+    float *oa = malloc(nl * sizeof(float)), *ob = malloc(nl * sizeof(float));
+    run_all(&a, &rf, 0, oa);
+    run_all(&b, &rf, 0, ob);
+    assert_int_equal(memcmp(oa, ob, nl * sizeof(float)), 0);
+    printf("  %-8s %-16s resident: %d views checked, logits bitwise the mapped file's\n", arch,
+           file[0] ? file : "(safetensors)", n);
+    free(oa), free(ob), free(rf.logits);
+    runner_close(&a);
+    runner_close(&b);
+}
+
+static void test_resident_weights(void **s) {
+    (void)s;
+    check_resident("qwen2", "model-f16.gguf");    /* tied head, biases */
+    check_resident("llama", "model-q8_0.gguf");   /* untied, rope_freqs */
+    check_resident("qwen3", "");                  /* safetensors, q/k norms */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_safetensors_f32),   cmocka_unit_test(test_llama_gguf_f32),
@@ -529,7 +594,7 @@ int main(void) {
         cmocka_unit_test(test_decode_llama),            cmocka_unit_test(test_decode_mistral),
         cmocka_unit_test(test_decode_qwen3),            cmocka_unit_test(test_sliding_window_released_blocks),
         cmocka_unit_test(test_bad_batches),             cmocka_unit_test(test_random_bad_batches),             cmocka_unit_test(test_bad_model_files),
-        cmocka_unit_test(test_loader_flags),
+        cmocka_unit_test(test_loader_flags),            cmocka_unit_test(test_resident_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

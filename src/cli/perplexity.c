@@ -9,6 +9,7 @@
 #include "model/model.h"
 #include "model/perplexity.h"
 #include "model/quantize_model.h"
+#include "model/resident.h"
 #include "tokenizer/tokenizer.h"
 
 static char *read_file(const char *path, size_t *len) {
@@ -72,6 +73,7 @@ int vc_cli_perplexity(const vc_cli_ppl_opts *o) {
     int n_ids = 0, n_probe = 0, rc = -1;
     if (vc_model_open(&m, o->model_path, &err) || vc_tokenizer_open(&tok, o->model_path, &err) ||
         (o->quant && vc_model_quantize(m, mix, o->n_threads, o->progress, &err)) ||
+        vc_model_make_resident(m, false, &err) ||
         vc_tokenize(tok, text, len, true, false, &ids, &n_ids, &err) ||
         vc_tokenize(tok, "a", 1, true, false, &probe, &n_probe, &err)) {
         fprintf(stderr, "vllmc: %s\n", err.msg);

@@ -25,6 +25,7 @@
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/quantize_model.h"
+#include "model/resident.h"
 #include "model/transformer.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -245,7 +246,11 @@ int vllmc_engine_create(vllmc_engine **out, const vllmc_engine_options *o, char 
             goto fail;
     }
     const vc_config *cfg = &en->model->cfg;
-    if (o->show_progress) prefault_weights(en->model, isatty(2));
+    if (o->mmap_weights) {
+        if (o->show_progress) prefault_weights(en->model, isatty(2));
+    } else if (vc_model_make_resident(en->model, o->show_progress && isatty(2), &e)) {
+        goto fail;
+    }
     if (en->model->gguf) {
         if (vc_tokenizer_from_gguf(&en->tok, en->model->gguf, &e)) goto fail;
     } else if (vc_tokenizer_open(&en->tok, o->model_path, &e)) {

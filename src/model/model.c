@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "model/gguf.h"
@@ -231,6 +232,7 @@ void vc_model_free(vc_model *m) {
     if (!m) return;
     free(m->layers);
     free(m->owned);
+    if (m->resident) munmap(m->resident, m->resident_bytes);
     if (m->gguf) vc_gguf_free(m->gguf);
     if (m->st) vc_safetensors_free(m->st);
     free(m->path);

@@ -1,5 +1,6 @@
 /* A loaded model: its config and views of its weights (mmap'd, never copied
- * when the kernels read the stored type). Opened from a GGUF file or a
+ * when the kernels read the stored type, until vc_model_make_resident copies
+ * them into huge pages). Opened from a GGUF file or a
  * safetensors folder; the same struct either way. */
 #ifndef VLLMC_MODEL_H
 #define VLLMC_MODEL_H
@@ -32,6 +33,8 @@ typedef struct vc_model {
                                         each rotation frequency, else data == NULL */
     vc_layer_weights *layers;        /* [n_layers] */
     void *owned;                     /* buffers the model owns (e.g. quantized copies) */
+    void *resident;                  /* vc_model_make_resident's mapping, else NULL */
+    size_t resident_bytes;
 } vc_model;
 
 /* path: a .gguf file, or a safetensors folder with config.json */
