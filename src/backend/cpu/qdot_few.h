@@ -1,21 +1,22 @@
-/* Few-row (decode) dot kernels on 512-bit vectors, included by qdot.c in its
- * AVX-512 VNNI section. One weight row against nr <= VC_QDOT_FEW_ROWS
- * quantized activation rows, given also as plain int8 in natural order
- * (nat, the AMX path's copy): the weight bytes are not transposed (the
- * group kernels' 8 x 8 shuffle, which one or two rows do not amortize);
- * instead two blocks share a 512-bit vector, vpdpbusd leaves 8 partial sums
- * per block, and one reduction per 8 blocks (few_red8) gives the 8 blocks'
- * exact integer dots in the lanes where the group kernel has them. The float
- * part is the group kernel's, step for step (seg_scales' products and
- * offset split, the same fma per group, hsum_rows' order in few_hsum2), so
- * out is bitwise vc_cpu_qdot_rows': which kernel ran never shows.
- *
- *   Q4_0 / Q4_1 / Q8_0: vector = blocks k, k+1 (their activation bytes: one
- *   64-byte load); Q4_K: one 64-byte load of the nibbles is sub-blocks
- *   (2c, 2c+2) in the low nibbles, (2c+1, 2c+3) in the high ones, and the
- *   activation halves are loaded to match. Signed weights (Q4_0, Q8_0) take
- *   |w| and the activation's sign flipped where w < 0 (vpdpbusd multiplies
- *   unsigned by signed bytes). */
+/* Few-row (decode) dot kernels, included by qdot.c in its AVX-512 VNNI
+ * section. One weight row against nr <= VC_QDOT_FEW_ROWS quantized
+ * activation rows (qx, the group kernels' interleaved layout, and nat, the
+ * same bytes in natural order: the AMX path's copy). The group kernels
+ * transpose 8 weight blocks by shuffles (8 x 8 of 32-bit lanes), which one
+ * or two activation rows do not amortize; here the weight bytes arrive in
+ * the interleaved layout from the load units instead: Q4_0 / Q4_1 / Q8_0 by
+ * gathers of dword j of 8 blocks (few_gather8), Q4_K by two 64-byte loads
+ * and a two-source permute per two vectors (its 8 sub-blocks are one
+ * super-block: few_q4k8). So vpdpbusd leaves each block's exact dot in its
+ * lane as in the group kernels, and the float part repeats theirs step for
+ * step in registers (vnni_few_nr): out is bitwise vc_cpu_qdot_rows', which
+ * kernel ran never shows. A row's last, partial group (n / 32 not a multiple
+ * of 8; never Q4_K) gets its dots from few_group: two blocks per 512-bit
+ * vector over the natural-order copy, vpdpbusd's 8 partial sums per block
+ * reduced by few_red8. Signed weights (Q4_0, Q8_0) take |w| and the
+ * activation's sign flipped where w < 0 (vpdpbusd multiplies unsigned by
+ * signed bytes). One weight row, Q4_1 1536 -> 512, one core, from L2:
+ * 14.8 -> 19.7 GB/s (in 576, with its 2-block tail: 11.0 -> 11.6). */
 
 enum { FEW_ROWS = VC_QDOT_FEW_ROWS };
 
@@ -56,30 +57,11 @@ static inline __m512i few_load(const void *p, int kb) {
     return kb > 0 ? _mm512_loadu_si512(p) : _mm512_setzero_si512();
 }
 
-/* dots[j] = exact integer dots of blocks 8g .. 8g + kb - 1 with row j, 0 in
- * the lanes past them (kb = 8 but for a row's last group) */
+/* dots[j] = exact integer dots of blocks 8g .. 8g + kb - 1 (kb < 8: a row's
+ * last, partial group; Q4_0 / Q4_1 / Q8_0) with row j, 0 in the lanes past them */
 static inline __attribute__((always_inline)) void few_group(vc_dtype t, const uint8_t *w, int64_t g, int kb,
                                                             const int8_t *nat, size_t ns, int nr, __m256i *dots) {
     const __m512i pairs = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 0, 0, 0, 0, 0, 0, 0, 0);
-    if (t == VC_Q4_K) { /* kb = 8: super-blocks are whole */
-        const uint8_t *qs = w + 144 * g + 16;
-        const __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64), m4 = _mm512_set1_epi8(0x0F);
-        const __m512i w0 = _mm512_and_si512(z0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
-        const __m512i w2 = _mm512_and_si512(z1, m4), w3 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
-        /* w0 = sub-blocks (0, 2), w1 = (1, 3), w2 = (4, 6), w3 = (5, 7) */
-        const __m512i order = _mm512_setr_epi32(0, 1, 8, 9, 2, 3, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0);
-        for (int j = 0; j < nr; j++) {
-            const int8_t *a = nat + j * ns + 256 * g;
-#define HALVES(x, y) _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 32 * (x)))), \
-                                        _mm256_loadu_si256((const __m256i *)(a + 32 * (y))), 1)
-            const __m512i z = _mm512_setzero_si512();
-            dots[j] = few_red8(_mm512_dpbusd_epi32(z, w0, HALVES(0, 2)), _mm512_dpbusd_epi32(z, w1, HALVES(1, 3)),
-                               _mm512_dpbusd_epi32(z, w2, HALVES(4, 6)), _mm512_dpbusd_epi32(z, w3, HALVES(5, 7)),
-                               order);
-#undef HALVES
-        }
-        return;
-    }
     /* wv[i]: blocks k = 8g + 2i and k + 1, zeros for blocks past kb */
     __m512i wv[4];
     for (int i = 0; i < 4; i++) {
@@ -124,33 +106,140 @@ static inline void few_hsum2(__m256 acc, __m256 accm, float *t, float *m) {
 /* the types few_group knows (Q4_K rows are whole super-blocks: its kb is always 8) */
 static int vnni_few_supported(vc_dtype t) { return t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0 || t == VC_Q4_K; }
 
+/* the 8 blocks of whole group g of a Q4_0 / Q4_1 / Q8_0 row (blocks of
+ * `stride` bytes, quants at byte `qo`) in the activations' interleaved layout:
+ * wv[j] lane b = bytes 4j..4j+3 of block 8g + b, gathered (the group kernels'
+ * 8 x 8 transposition, done by the load units); Q4_0 / Q8_0 signed */
+static inline __attribute__((always_inline)) void few_gather8(vc_dtype t, const uint8_t *b, __m256i idx,
+                                                              __m256i wv[8]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    if (t == VC_Q8_0) {
+        for (int j = 0; j < 8; j++) wv[j] = _mm256_i32gather_epi32((const int *)(const void *)(b + 2 + 4 * j), idx, 1);
+        return;
+    }
+    const int qo = t == VC_Q4_1 ? 4 : 2;
+    for (int j = 0; j < 4; j++) {
+        const __m256i q = _mm256_i32gather_epi32((const int *)(const void *)(b + qo + 4 * j), idx, 1);
+        wv[j] = _mm256_and_si256(q, m4);                          /* values 4j.. : low nibbles */
+        wv[j + 4] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); /* values 16 + 4j.. : high nibbles */
+        if (t == VC_Q4_0) {
+            wv[j] = _mm256_sub_epi8(wv[j], _mm256_set1_epi8(8));
+            wv[j + 4] = _mm256_sub_epi8(wv[j + 4], _mm256_set1_epi8(8));
+        }
+    }
+}
+
+/* Q4_K super-block g's 8 blocks the same way, two vectors per register:
+ * wv[i] lanes 0-7 = vector 2i, lanes 8-15 = vector 2i + 1 (sub-blocks 2c,
+ * 2c + 1 share the bytes qs[32c..32c+31]: low and high nibbles) */
+static inline __attribute__((always_inline)) void few_q4k8(const uint8_t *sb, __m512i wv[4]) {
+    const __m512i q0 = _mm512_loadu_si512(sb + 16), q1 = _mm512_loadu_si512(sb + 80);
+    /* lane L of wv[i]: dword 8 c + 2 i + L / 8 of qs, c = (L % 8) / 2; odd L % 8: high nibbles */
+    const __m512i base = _mm512_setr_epi32(0, 0, 8, 8, 16, 16, 24, 24, 1, 1, 9, 9, 17, 17, 25, 25);
+    const __m512i sh = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
+    for (int i = 0; i < 4; i++) {
+        const __m512i v = _mm512_permutex2var_epi32(q0, _mm512_add_epi32(base, _mm512_set1_epi32(2 * i)), q1);
+        wv[i] = _mm512_and_si512(_mm512_srlv_epi32(v, sh), _mm512_set1_epi8(0x0F));
+    }
+}
+
 /* out[j * os] for j < nr <= FEW_ROWS: vnni_rows' value (VC_Q8_RULE_F32 or
- * _F16 rows); the structure of GROUP_KERNEL with the dots from few_group */
-static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const uint8_t *w, const float *wd,
-                                                              const float *wm, const int8_t *nat, size_t ns,
-                                                              const uint8_t *qx, size_t xs, int nr, int64_t n,
-                                                              float *out, size_t os) {
+ * _F16 rows), bitwise. Whole groups of 8 blocks: the weight bytes come in
+ * the interleaved layout (few_gather8, few_q4k8), so vpdpbusd leaves each
+ * block's exact dot in its own lane as in the group kernels, and the float
+ * part runs in registers: per group the same products wd * d_a, the same fma
+ * into 8 lanes, the same offsets' fma (the scalar tail of seg_scales for a
+ * last partial group, whose dots come from few_group over the natural-order
+ * copy) and the same final sums (few_hsum2). */
+static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const uint8_t *w, const int8_t *nat,
+                                                              size_t ns, const uint8_t *qx, size_t xs, int nr,
+                                                              int64_t n, float *out, size_t os) {
     const int offs = t == VC_Q4_1 || t == VC_Q4_K;
+    const int stride = t == VC_Q4_1 ? 20 : t == VC_Q4_0 ? 18 : 34;
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
     __m256 acc[FEW_ROWS], accm[FEW_ROWS];
     float accm_tail[FEW_ROWS];
-    float sc[FEW_ROWS][SEG] __attribute__((aligned(32)));
+    const float *dj[FEW_ROWS], *sj[FEW_ROWS];
+    const int8_t *qa[FEW_ROWS];
     for (int j = 0; j < nr; j++) {
         acc[j] = accm[j] = _mm256_setzero_ps();
         accm_tail[j] = 0.0f;
+        dj[j] = qrow_d(qx + j * xs, n);
+        sj[j] = qrow_s(qx + j * xs, n);
+        qa[j] = (const int8_t *)(qx + j * xs);
     }
-    const int64_t nb = n / 32;
-    for (int64_t b0 = 0; b0 < nb; b0 += SEG) {
-        const int ns_ = nb - b0 < SEG ? (int)(nb - b0) : SEG;
-        vnni_seg_scales(wd + b0, offs ? wm + b0 : NULL, qx, xs, nr, n, b0, ns_, sc, accm, accm_tail);
-        for (int k8 = 0; k8 < ns_; k8 += 8) {
-            const int kb = ns_ - k8 < 8 ? ns_ - k8 : 8;
-            const int64_t g = (b0 + k8) / 8;
-            __m256i dots[FEW_ROWS];
-            /* 8 as a constant: the whole groups inline without the tail's branches */
-            if (kb == 8) few_group(t, w, g, 8, nat, ns, nr, dots);
-            else few_group(t, w, g, kb, nat, ns, nr, dots);
-            for (int j = 0; j < nr; j++)
-                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[j]), _mm256_load_ps(sc[j] + k8), acc[j]);
+    const int64_t nb = n / 32, ng = nb / 8;
+    for (int64_t g = 0; g < ng; g++) {
+        __m256 wd, wm = _mm256_setzero_ps();
+        __m256i dots[FEW_ROWS];
+        if (t == VC_Q4_K) {
+            const uint8_t *sb = w + 144 * g;
+            uint64_t sc, mn;
+            q4k_scales(sb, &sc, &mn);
+            wd = _mm256_mul_ps(_mm256_set1_ps(f16_load(sb)),
+                               _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
+            wm = _mm256_mul_ps(_mm256_set1_ps(f16_load(sb + 2)),
+                               _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn))));
+            __m512i wv[4];
+            few_q4k8(sb, wv);
+            for (int j = 0; j < nr; j++) {
+                const int8_t *a = qa[j] + 256 * g;
+                __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], _mm512_loadu_si512(a));
+                __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[1], _mm512_loadu_si512(a + 64));
+                s0 = _mm512_dpbusd_epi32(s0, wv[2], _mm512_loadu_si512(a + 128));
+                s1 = _mm512_dpbusd_epi32(s1, wv[3], _mm512_loadu_si512(a + 192));
+                s0 = _mm512_add_epi32(s0, s1);
+                dots[j] = _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
+            }
+        } else {
+            const uint8_t *b = w + (size_t)stride * 8 * g;
+            const __m256i dm = _mm256_i32gather_epi32((const int *)(const void *)b, idx, 1);
+            wd = vnni_f16_lanes(dm, 0);
+            if (offs) wm = vnni_f16_lanes(dm, 1);
+            __m256i wv[8];
+            few_gather8(t, b, idx, wv);
+            __m256i wa[8]; /* signed weights: |w|, the activations take w's sign */
+            if (t != VC_Q4_1)
+                for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
+            for (int j = 0; j < nr; j++) {
+                const int8_t *a = qa[j] + 256 * g;
+                __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+                for (int i = 0; i < 8; i += 2) {
+                    __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 32 * i));
+                    __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 32 * i + 32));
+                    if (t == VC_Q4_1) {
+                        s0 = _mm256_dpbusd_epi32(s0, wv[i], a0);
+                        s1 = _mm256_dpbusd_epi32(s1, wv[i + 1], a1);
+                    } else {
+                        s0 = _mm256_dpbusd_epi32(s0, wa[i], _mm256_sign_epi8(a0, wv[i]));
+                        s1 = _mm256_dpbusd_epi32(s1, wa[i + 1], _mm256_sign_epi8(a1, wv[i + 1]));
+                    }
+                }
+                dots[j] = _mm256_add_epi32(s0, s1);
+            }
+        }
+        for (int j = 0; j < nr; j++) {
+            const __m256 sc = _mm256_mul_ps(wd, _mm256_loadu_ps(dj[j] + 8 * g));
+            if (offs) accm[j] = _mm256_fmadd_ps(wm, _mm256_loadu_ps(sj[j] + 8 * g), accm[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[j]), sc, acc[j]);
+        }
+    }
+    const int kb = (int)(nb - 8 * ng);
+    if (kb > 0) { /* the last, partial group (not Q4_K): dots from few_group
+                   * over the natural-order copy, the scales by a masked gather
+                   * (lanes past kb 0, as seg_scales' zeros), the offsets
+                   * seg_scales' scalar tail */
+        const __mmask8 km = (__mmask8)((1u << kb) - 1);
+        const __m256i z = _mm256_setzero_si256();
+        const uint8_t *b = w + (size_t)stride * 8 * ng;
+        const __m256 wd = vnni_f16_lanes(_mm256_mmask_i32gather_epi32(z, km, idx, (const void *)b, 1), 0);
+        __m256i dots[FEW_ROWS];
+        few_group(t, w, ng, kb, nat, ns, nr, dots);
+        for (int j = 0; j < nr; j++) {
+            const __m256 sc = _mm256_mul_ps(wd, _mm256_maskz_loadu_ps(km, dj[j] + 8 * ng));
+            if (offs)
+                for (int k = 0; k < kb; k++) accm_tail[j] += f16_load(b + (size_t)stride * k + 2) * sj[j][8 * ng + k];
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[j]), sc, acc[j]);
         }
     }
     float tot[FEW_ROWS], totm[FEW_ROWS];
@@ -161,9 +250,7 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
 
 static void vnni_few(vc_dtype t, const uint8_t *w, const int8_t *nat, size_t ns, const uint8_t *qx, size_t xs,
                      int nr, int64_t n, float *out, size_t os) {
-    float wd[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32))), wm[VC_QDOT_MAX_BLOCKS] __attribute__((aligned(32)));
-    vnni_prep(t, w, n / 32, wd, wm);
-#define FEW_CASE(T, NR) vnni_few_nr(T, w, wd, wm, nat, ns, qx, xs, NR, n, out, os)
+#define FEW_CASE(T, NR) vnni_few_nr(T, w, nat, ns, qx, xs, NR, n, out, os)
 #define FEW_TYPE(T) if (nr == 1) FEW_CASE(T, 1); else FEW_CASE(T, 2); break
     switch (t) {
     case VC_Q4_K: FEW_TYPE(VC_Q4_K);
