@@ -317,8 +317,8 @@ static void check_qdot_few(vc_dtype t, int64_t n, vc_q8_rule rule) {
         for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + (r * 5 + i) % 11);
         vc_cpu_quantize_row_q8_rule(x, n, rule, qx + r * qb, nat + r * nb);
     }
-    const int has = !(rule == VC_Q8_RULE_K && t == VC_Q4_K) &&
-                    (t == VC_Q8_0 || t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q4_K);
+    const int has = !(rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) &&
+                    (t == VC_Q8_0 || t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q4_K || t == VC_Q6_K);
     for (int c = 0; c < COLS; c++)
         for (int nr = 1; nr <= ROWS; nr++) {
             float few[ROWS], ref[ROWS];

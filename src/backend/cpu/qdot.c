@@ -282,7 +282,7 @@ int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *n
                     const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,
                     size_t out_stride) {
     if (k < VC_KERNELS_AVX512 || nr < 1 || nr > VC_QDOT_FEW_ROWS || !vnni_few_supported(t) ||
-        (rule == VC_Q8_RULE_K && t == VC_Q4_K) || n > 32 * VC_QDOT_MAX_BLOCKS)
+        (rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) || n > 32 * VC_QDOT_MAX_BLOCKS)
         return 0;
     vnni_few(t, w_row, nat, nat_stride, qx, qx_stride, nr, n, out, out_stride);
     return 1;

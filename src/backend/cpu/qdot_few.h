@@ -5,9 +5,10 @@
  * transpose 8 weight blocks by shuffles (8 x 8 of 32-bit lanes), which one
  * or two activation rows do not amortize; here the weight bytes arrive in
  * the interleaved layout from the load units instead: Q4_0 / Q4_1 / Q8_0 by
- * gathers of dword j of 8 blocks (few_gather8), Q4_K by two 64-byte loads
- * and a two-source permute per two vectors (its 8 sub-blocks are one
- * super-block: few_q4k8). So vpdpbusd leaves each block's exact dot in its
+ * gathers of dword j of 8 blocks (few_gather8), Q4_K and Q6_K by 64-byte
+ * loads and a permute per two vectors (their 8 blocks are one super-block:
+ * few_q4k8, few_q6k8; Q6_K's two 16-value scales per block multiply the
+ * exact half-block dots). So vpdpbusd leaves each block's exact dot in its
  * lane as in the group kernels, and the float part repeats theirs step for
  * step in registers (vnni_few_nr): out is bitwise vc_cpu_qdot_rows', which
  * kernel ran never shows. A row's last, partial group (n / 32 not a multiple
@@ -16,7 +17,8 @@
  * reduced by few_red8. Signed weights (Q4_0, Q8_0) take |w| and the
  * activation's sign flipped where w < 0 (vpdpbusd multiplies unsigned by
  * signed bytes). One weight row, Q4_1 1536 -> 512, one core, from L2:
- * 14.8 -> 19.7 GB/s (in 576, with its 2-block tail: 11.0 -> 11.6). */
+ * 14.8 -> 19.7 GB/s (in 576, with its 2-block tail: 11.0 -> 11.6); Q6_K
+ * 2816 -> 256 (the group kernel at one row before) 11.3 -> 19.1 GB/s. */
 
 enum { FEW_ROWS = VC_QDOT_FEW_ROWS };
 
@@ -104,7 +106,9 @@ static inline void few_hsum2(__m256 acc, __m256 accm, float *t, float *m) {
 }
 
 /* the types few_group knows (Q4_K rows are whole super-blocks: its kb is always 8) */
-static int vnni_few_supported(vc_dtype t) { return t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0 || t == VC_Q4_K; }
+static int vnni_few_supported(vc_dtype t) {
+    return t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0 || t == VC_Q4_K || t == VC_Q6_K;
+}
 
 /* the 8 blocks of whole group g of a Q4_0 / Q4_1 / Q8_0 row (blocks of
  * `stride` bytes, quants at byte `qo`) in the activations' interleaved layout:
@@ -140,6 +144,26 @@ static inline __attribute__((always_inline)) void few_q4k8(const uint8_t *sb, __
     for (int i = 0; i < 4; i++) {
         const __m512i v = _mm512_permutex2var_epi32(q0, _mm512_add_epi32(base, _mm512_set1_epi32(2 * i)), q1);
         wv[i] = _mm512_and_si512(_mm512_srlv_epi32(v, sh), _mm512_set1_epi8(0x0F));
+    }
+}
+
+/* Q6_K super-block wb's 8 blocks the same way (values - 32, signed), two
+ * vectors per register as few_q4k8: block b = 4h + r takes the low (r < 2)
+ * or high nibbles of ql dword 16h + 8(r & 1) + j and bits 2r, 2r + 1 of qh
+ * dword 8h + j (the layout q6k_group unpacks) */
+static inline __attribute__((always_inline)) void few_q6k8(const uint8_t *wb, __m512i wv[4]) {
+    const __m512i l0 = _mm512_loadu_si512(wb), l1 = _mm512_loadu_si512(wb + 64), hb = _mm512_loadu_si512(wb + 128);
+    const __m512i lidx = _mm512_setr_epi32(0, 8, 0, 8, 16, 24, 16, 24, 1, 9, 1, 9, 17, 25, 17, 25);
+    const __m512i hidx = _mm512_setr_epi32(0, 0, 0, 0, 8, 8, 8, 8, 1, 1, 1, 1, 9, 9, 9, 9);
+    const __m512i lsh = _mm512_setr_epi32(0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4);
+    const __m512i hsh = _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6);
+    for (int i = 0; i < 4; i++) {
+        const __m512i step = _mm512_set1_epi32(2 * i);
+        const __m512i lo = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(l0, _mm512_add_epi32(lidx, step), l1), lsh),
+                                            _mm512_set1_epi8(0x0F));
+        const __m512i hi = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(_mm512_add_epi32(hidx, step), hb), hsh),
+                                            _mm512_set1_epi8(0x03));
+        wv[i] = _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi8(32));
     }
 }
 
@@ -190,6 +214,34 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
                 s1 = _mm512_dpbusd_epi32(s1, wv[3], _mm512_loadu_si512(a + 192));
                 s0 = _mm512_add_epi32(s0, s1);
                 dots[j] = _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
+            }
+        } else if (t == VC_Q6_K) {
+            /* the integer dot per block: s_first * (its first 16 products) +
+             * s_second * (the last 16), vectors 0-3 and 4-7 (exact) */
+            const uint8_t *wb = w + 210 * g;
+            wd = _mm256_set1_ps(f16_load(wb + 208));
+            const __m128i s16 = _mm_loadu_si128((const __m128i *)(const void *)(wb + 192));
+            const __m256i s_first = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
+            const __m256i s_second = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
+            __m512i wv[4], wa[4];
+            __mmask64 neg[4];
+            few_q6k8(wb, wv);
+            for (int i = 0; i < 4; i++) {
+                wa[i] = _mm512_abs_epi8(wv[i]);
+                neg[i] = _mm512_movepi8_mask(wv[i]);
+            }
+            for (int j = 0; j < nr; j++) {
+                const int8_t *a = qa[j] + 256 * g;
+                __m512i p[4];
+                for (int i = 0; i < 4; i++) {
+                    const __m512i ai = _mm512_loadu_si512(a + 64 * i);
+                    p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[i],
+                                               _mm512_mask_sub_epi8(ai, neg[i], _mm512_setzero_si512(), ai));
+                }
+                const __m512i f = _mm512_add_epi32(p[0], p[1]), sd = _mm512_add_epi32(p[2], p[3]);
+                const __m256i f8 = _mm256_add_epi32(_mm512_castsi512_si256(f), _mm512_extracti64x4_epi64(f, 1));
+                const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sd), _mm512_extracti64x4_epi64(sd, 1));
+                dots[j] = _mm256_add_epi32(_mm256_mullo_epi32(f8, s_first), _mm256_mullo_epi32(s8, s_second));
             }
         } else {
             const uint8_t *b = w + (size_t)stride * 8 * g;
@@ -254,6 +306,7 @@ static void vnni_few(vc_dtype t, const uint8_t *w, const int8_t *nat, size_t ns,
 #define FEW_TYPE(T) if (nr == 1) FEW_CASE(T, 1); else FEW_CASE(T, 2); break
     switch (t) {
     case VC_Q4_K: FEW_TYPE(VC_Q4_K);
+    case VC_Q6_K: FEW_TYPE(VC_Q6_K);
     case VC_Q4_1: FEW_TYPE(VC_Q4_1);
     case VC_Q4_0: FEW_TYPE(VC_Q4_0);
     default: FEW_TYPE(VC_Q8_0);
