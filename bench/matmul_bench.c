@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "backend/backend.h"
@@ -40,7 +41,10 @@ int main(int argc, char **argv) {
         : !strcmp(mode, "act8")  ? matmul_act8
                                  : vc_cpu_matmul;
     const size_t rb = vc_row_bytes(t, n_in);
-    uint8_t *w = malloc(rb * n_out);
+    /* the weights on 2 MB pages, as the engine's resident copy (src/model/resident.h) */
+    const size_t wbytes = (rb * n_out + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
+    uint8_t *w = aligned_alloc((size_t)2 << 20, wbytes);
+    if (w) (void)madvise(w, wbytes, MADV_HUGEPAGE);
     float *wf = malloc(sizeof(float) * n_in), *x = malloc(sizeof(float) * n_in * rows);
     float *y = malloc(sizeof(float) * n_out * rows);
     unsigned s = 1;

@@ -229,11 +229,18 @@ static void matmul_task(void *arg, int64_t t) {
  * thread's weight reads out of sequence). Runs of up to SPAN_MAX
  * consecutive chunks, still 4 tasks per thread for balance: single-stream
  * decode SmolLM2 89 -> 136-139 tok/s, 320M 54 -> 65; 320M batch 64 decode
- * 364-374 -> 385-403, its throughput run 404-409 -> 418-424 tok/s. Prefill
- * (more rows) keeps one chunk per task (no gain measured). */
+ * 364-374 -> 385-403, its throughput run 404-409 -> 418-424 tok/s. One
+ * activation row (or pair: the few-row kernels, which stream the weights at
+ * DRAM speed) takes 2 tasks per thread, however long: each thread's reads
+ * stay in sequence through a quarter of the matrices (decode SmolLM2
+ * 167-179 -> 182-186, 320M 97-98 -> 105 tok/s; one task per thread alike;
+ * a 173 MB Q4_K matrix streams 22 GB/s in runs of 8 chunks, 27 in halves).
+ * Prefill (more rows) keeps one chunk per task (no gain measured). */
 static int task_span(int64_t chunks, int n_rows, const vc_pool *pool) {
+    const int64_t threads = vc_pool_threads(pool);
+    if (n_rows <= VC_QDOT_FEW_ROWS) return (int)((chunks + 2 * threads - 1) / (2 * threads));
     if (n_rows > SPAN_MAX_ROWS) return 1;
-    const int64_t s = chunks / (4 * (int64_t)vc_pool_threads(pool));
+    const int64_t s = chunks / (4 * threads);
     return s < 1 ? 1 : s > SPAN_MAX ? SPAN_MAX : (int)s;
 }
 
