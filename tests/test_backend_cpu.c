@@ -342,7 +342,7 @@ static void test_qdot_few(void **state) {
         return;
     }
     const vc_dtype types[] = { VC_Q8_0, VC_Q4_0, VC_Q4_1, VC_Q4_K, VC_Q6_K, VC_Q5_0 };
-    const int64_t sizes[] = { 256, 576, 544, 1056, 1536, 2816 };
+    const int64_t sizes[] = { 256, 544, 576, 608, 896, 672, 704, 736, 1056, 1536, 2816 }; /* last groups of 0-7 blocks */
     const vc_q8_rule rules[] = { VC_Q8_RULE_F32, VC_Q8_RULE_F16, VC_Q8_RULE_K };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
