@@ -324,8 +324,10 @@ def main():
              f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n")
     L.append(f"- Machine: {machine()}")
     L.append(f"- Threads: {T} for both; our kernels: best the CPU supports (`VLLMC_KERNELS` unset)")
-    L.append(f"- Memory read bandwidth: {membw['read_gbs']:.1f} GB/s (`build/release/bench/membw {T}`, "
-             f"copy {membw['copy_gbs']:.1f} GB/s)")
+    L.append(f"- Memory read bandwidth: {membw['read_gbs']:.1f} GB/s (`build/release/bench/membw {T}`: the better of "
+             f"4 KB pages {membw.get('read_4k_gbs', 0):.1f} and 2 MB pages {membw.get('read_2m_gbs', 0):.1f}; "
+             f"copy {membw['copy_gbs']:.1f} GB/s). Our weights are on 2 MB pages (src/model/resident.h), "
+             f"llama.cpp's on the file's 4 KB pages (mmap)")
     L.append("- Peer: llama.cpp tools built by `scripts/build-llamacpp-tools.sh` from the llama-cpp-python sdist; "
              "single-stream numbers are its best of flash attention off and on (`-fa 0,1`); decode is measured "
              "at two depths for both: an empty context (`llama-bench -n`; ours after an 8-token prompt) and "
