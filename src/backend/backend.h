@@ -115,10 +115,12 @@ int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n);
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride);
 /* The same for nr <= VC_QDOT_FEW_ROWS rows given also as plain int8 (nat,
- * nat_stride apart; vc_cpu_quantize_row_q8_nat's copy): 512-bit kernels for
- * decode that skip the weight transposition (qdot_few.h), bitwise
- * vc_cpu_qdot_rows. Returns 0, having done nothing, where there is none
- * (level below avx512, the type, VC_Q8_RULE_K against a K-quant). */
+ * nat_stride apart; vc_cpu_quantize_row_q8_nat's copy): kernels for decode
+ * that take the weight bytes in the activations' layout by gathers or
+ * permutes instead of transposing them (qdot_few.h; Q4_0, Q4_1, Q8_0, Q4_K,
+ * Q6_K), bitwise vc_cpu_qdot_rows. Returns 0, having done nothing, where
+ * there is none (level below avx512, the type, VC_Q8_RULE_K against a
+ * K-quant). */
 #define VC_QDOT_FEW_ROWS 2
 int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *nat, size_t nat_stride,
                     const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,

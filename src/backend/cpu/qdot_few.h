@@ -105,7 +105,8 @@ static inline void few_hsum2(__m256 acc, __m256 accm, float *t, float *m) {
     *m = _mm_cvtss_f32(_mm_shuffle_ps(r, r, 1));
 }
 
-/* the types few_group knows (Q4_K rows are whole super-blocks: its kb is always 8) */
+/* the types vnni_few_nr knows (Q4_K / Q6_K rows are whole super-blocks: no
+ * partial last group, the only use of few_group) */
 static int vnni_few_supported(vc_dtype t) {
     return t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0 || t == VC_Q4_K || t == VC_Q6_K;
 }
@@ -169,7 +170,7 @@ static inline __attribute__((always_inline)) void few_q6k8(const uint8_t *wb, __
 
 /* out[j * os] for j < nr <= FEW_ROWS: vnni_rows' value (VC_Q8_RULE_F32 or
  * _F16 rows), bitwise. Whole groups of 8 blocks: the weight bytes come in
- * the interleaved layout (few_gather8, few_q4k8), so vpdpbusd leaves each
+ * the interleaved layout (few_gather8, few_q4k8, few_q6k8), so vpdpbusd leaves each
  * block's exact dot in its own lane as in the group kernels, and the float
  * part runs in registers: per group the same products wd * d_a, the same fma
  * into 8 lanes, the same offsets' fma (the scalar tail of seg_scales for a
