@@ -165,37 +165,19 @@ static int parse_kv_dtype(const char *s, vc_dtype *out) {
 
 /* Touches every page of the weights (mmap'd) so that loading cost is paid,
  * and shown, up front. */
-static void prefault_weights(const vc_model *m, bool show) {
-    const vc_tensor *list[3] = {&m->tok_embd, &m->out_norm, &m->output};
+static void prefault_weights(vc_model *m, bool show) {
+    vc_tensor **v = malloc((size_t)vc_model_n_views(m) * sizeof *v);
+    if (!v) return; /* only an early touch */
+    const int n = vc_model_views(m, v);
     size_t total = 0, done = 0;
-    for (int i = 0; i < 3; i++) total += list[i]->data ? list[i]->nbytes : 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        const vc_layer_weights *w = &m->layers[l];
-        const vc_tensor *lt[] = {&w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo, &w->bq, &w->bk,
-                                 &w->bv, &w->q_norm, &w->k_norm, &w->ffn_norm, &w->w_gate,
-                                 &w->w_up, &w->w_down};
-        for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) total += lt[i]->data ? lt[i]->nbytes : 0;
-    }
+    for (int i = 0; i < n; i++) total += v[i]->data ? v[i]->nbytes : 0;
     volatile uint8_t sink = 0;
     int last_pct = -1;
-    for (int l = -1; l < m->cfg.n_layers; l++) {
-        const vc_tensor *lt[14];
-        int n = 0;
-        if (l < 0) {
-            for (int i = 0; i < 3; i++) lt[n++] = list[i];
-        } else {
-            const vc_layer_weights *w = &m->layers[l];
-            const vc_tensor *all[] = {&w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo, &w->bq, &w->bk,
-                                      &w->bv, &w->q_norm, &w->k_norm, &w->ffn_norm, &w->w_gate,
-                                      &w->w_up, &w->w_down};
-            for (size_t i = 0; i < sizeof all / sizeof *all; i++) lt[n++] = all[i];
-        }
-        for (int i = 0; i < n; i++) {
-            if (!lt[i]->data) continue;
-            const uint8_t *p = lt[i]->data;
-            for (size_t off = 0; off < lt[i]->nbytes; off += 4096) sink ^= p[off];
-            done += lt[i]->nbytes;
-        }
+    for (int i = 0; i < n; i++) {
+        if (!v[i]->data) continue;
+        const uint8_t *p = v[i]->data;
+        for (size_t off = 0; off < v[i]->nbytes; off += 4096) sink ^= p[off];
+        done += v[i]->nbytes;
         int pct = total ? (int)(100.0 * done / total) : 100;
         if (show && pct != last_pct) {
             int bar = pct * 30 / 100;
@@ -206,6 +188,7 @@ static void prefault_weights(const vc_model *m, bool show) {
     }
     if (show) fprintf(stderr, "\n");
     (void)sink;
+    free(v);
 }
 
 static const char *basename_of(const char *path) {

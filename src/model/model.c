@@ -198,6 +198,24 @@ static int bind_all(vc_model *m, const name_scheme *names, vc_error *err) {
     return 0;
 }
 
+int vc_model_n_views(const vc_model *m) { return 4 + VC_MODEL_LAYER_VIEWS * m->cfg.n_layers; }
+
+int vc_model_views(vc_model *m, vc_tensor **out) {
+    int n = 0;
+    out[n++] = &m->tok_embd;
+    out[n++] = &m->rope_freqs;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        vc_layer_weights *w = &m->layers[l];
+        vc_tensor *lt[VC_MODEL_LAYER_VIEWS] = {&w->attn_norm, &w->wq, &w->wk, &w->wv, &w->bq, &w->bk, &w->bv,
+                                               &w->q_norm, &w->k_norm, &w->wo, &w->ffn_norm, &w->w_gate,
+                                               &w->w_up, &w->w_down};
+        for (int i = 0; i < VC_MODEL_LAYER_VIEWS; i++) out[n++] = lt[i];
+    }
+    out[n++] = &m->out_norm;
+    out[n++] = &m->output;
+    return n;
+}
+
 int vc_model_open(vc_model **out, const char *path, vc_error *err) {
     *out = NULL;
     struct stat st;

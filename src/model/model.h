@@ -37,6 +37,15 @@ typedef struct vc_model {
     size_t resident_bytes;
 } vc_model;
 
+/* Every weight view of m, absent ones included (data == NULL), in order of
+ * use: the token embedding, rope_freqs, each layer's VC_MODEL_LAYER_VIEWS
+ * (attn_norm, wq, wk, wv, bq, bk, bv, q_norm, k_norm, wo, ffn_norm, w_gate,
+ * w_up, w_down), the final norm, the head (the same data as the embedding
+ * when tied). out has room for vc_model_n_views(m); returns that count. */
+enum { VC_MODEL_LAYER_VIEWS = 14 };
+int vc_model_n_views(const vc_model *m);
+int vc_model_views(vc_model *m, vc_tensor **out);
+
 /* path: a .gguf file, or a safetensors folder with config.json */
 int vc_model_open(vc_model **out, const char *path, vc_error *err);
 void vc_model_free(vc_model *m);

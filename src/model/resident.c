@@ -10,29 +10,9 @@
 
 enum { HUGE_PAGE = 2 << 20, ALIGN = 64 };
 
-/* every weight view of m, in file order of use; returns how many (<= cap) */
-static int views(vc_model *m, vc_tensor **out, int cap) {
-    int n = 0;
-#define ADD(t) do { if (n < cap) out[n++] = &(t); } while (0)
-    ADD(m->tok_embd);
-    ADD(m->rope_freqs);
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        vc_layer_weights *w = &m->layers[l];
-        ADD(w->attn_norm); ADD(w->wq); ADD(w->wk); ADD(w->wv); ADD(w->bq); ADD(w->bk); ADD(w->bv);
-        ADD(w->q_norm); ADD(w->k_norm); ADD(w->wo); ADD(w->ffn_norm); ADD(w->w_gate); ADD(w->w_up);
-        ADD(w->w_down);
-    }
-    ADD(m->out_norm);
-    ADD(m->output);
-#undef ADD
-    return n;
-}
-
-enum { PER_LAYER = 14 };
-
 int vc_model_make_resident(vc_model *m, bool show, vc_error *err) {
     if (m->resident) return 0;
-    const int cap = 4 + PER_LAYER * m->cfg.n_layers;
+    const int cap = vc_model_n_views(m);
     vc_tensor **v = malloc((size_t)cap * sizeof *v);
     const void **src = malloc((size_t)cap * sizeof *src);  /* first view of each distinct source */
     size_t *off = malloc((size_t)cap * sizeof *off);
@@ -40,7 +20,7 @@ int vc_model_make_resident(vc_model *m, bool show, vc_error *err) {
         free(v), free(src), free(off);
         return vc_errorf(err, "model '%s': resident weights: out of memory", m->path);
     }
-    const int n = views(m, v, cap);
+    const int n = vc_model_views(m, v);
     /* layout: distinct sources in order, each at a multiple of ALIGN */
     int n_src = 0;
     size_t total = 0;

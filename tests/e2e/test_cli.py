@@ -48,7 +48,7 @@ def test_help_lists_flags():
     r = run("--help")
     for flag in ["--w", "--d", "--kvmem", "--max", "--prompts", "--dtype", "--i", "--quant",
                  "--server", "--temperature", "--top-p", "--top-k", "--min-p", "--seed",
-                 "--max-num-seqs", "--threads", "--act8", "--precise"]:
+                 "--max-num-seqs", "--threads", "--act8", "--precise", "--mmap"]:
         assert flag in r.out, flag
 
 
@@ -73,6 +73,16 @@ def test_paris_and_haiku():
     m = DECODE_RE.search(r.out)
     assert m and int(m.group(1)) == sum(x["completion_tokens"] for x in r.results)
     assert float(m.group(3)) > 0
+
+
+def test_mmap_weights_same_tokens():
+    """--mmap (weights read from the file mapping) and the default (a copy in
+    2 MB pages, src/model/resident.h) give the same greedy tokens."""
+    prompts = PROMPTS[:4]
+    copied = run("--max", 12, "--verbose", prompts=prompts)
+    mapped = run("--max", 12, "--verbose", "--mmap", prompts=prompts)
+    assert len(copied.results) == 4
+    assert mapped.tokens() == copied.tokens()
 
 
 @pytest.mark.heavy
