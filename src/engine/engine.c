@@ -163,34 +163,6 @@ static int parse_kv_dtype(const char *s, vc_dtype *out) {
     return 0;
 }
 
-/* Touches every page of the weights (mmap'd) so that loading cost is paid,
- * and shown, up front. */
-static void prefault_weights(vc_model *m, bool show) {
-    vc_tensor **v = malloc((size_t)vc_model_n_views(m) * sizeof *v);
-    if (!v) return; /* only an early touch */
-    const int n = vc_model_views(m, v);
-    size_t total = 0, done = 0;
-    for (int i = 0; i < n; i++) total += v[i]->data ? v[i]->nbytes : 0;
-    volatile uint8_t sink = 0;
-    int last_pct = -1;
-    for (int i = 0; i < n; i++) {
-        if (!v[i]->data) continue;
-        const uint8_t *p = v[i]->data;
-        for (size_t off = 0; off < v[i]->nbytes; off += 4096) sink ^= p[off];
-        done += v[i]->nbytes;
-        int pct = total ? (int)(100.0 * done / total) : 100;
-        if (show && pct != last_pct) {
-            int bar = pct * 30 / 100;
-            fprintf(stderr, "\rloading [%.*s%*s] %3d%% %.2f / %.2f GB", bar,
-                    "##############################", 30 - bar, "", pct, done / 1e9, total / 1e9);
-            last_pct = pct;
-        }
-    }
-    if (show) fprintf(stderr, "\n");
-    (void)sink;
-    free(v);
-}
-
 static const char *basename_of(const char *path) {
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/') n--;
@@ -230,7 +202,7 @@ int vllmc_engine_create(vllmc_engine **out, const vllmc_engine_options *o, char 
     }
     const vc_config *cfg = &en->model->cfg;
     if (o->mmap_weights) {
-        if (o->show_progress) prefault_weights(en->model, isatty(2));
+        if (o->show_progress) vc_model_prefault(en->model, isatty(2));
     } else if (vc_model_make_resident(en->model, o->show_progress && isatty(2), &e)) {
         goto fail;
     }

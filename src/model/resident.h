@@ -20,4 +20,8 @@
  * is m->resident, unmapped by vc_model_free. */
 int vc_model_make_resident(vc_model *m, bool show, vc_error *err);
 
+/* With --mmap instead: touches every page of the mapped weights, so that
+ * loading is paid (and, show, shown as the same bar) up front. */
+void vc_model_prefault(vc_model *m, bool show);
+
 #endif

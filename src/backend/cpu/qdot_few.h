@@ -22,18 +22,18 @@
 
 enum { FEW_ROWS = VC_QDOT_FEW_ROWS };
 
-/* p[i] lanes 0-7 / 8-15: the partial sums of the blocks first[i] /
- * second[i]; returns the 8 blocks' totals in the order idx names (lane L of
- * the result = dword idx[L] of s, where dword i = first[i], 8 + i =
- * second[i]) */
-static inline __m256i few_red8(__m512i p0, __m512i p1, __m512i p2, __m512i p3, __m512i idx) {
+/* p[i] lanes 0-7 / 8-15: the partial sums of blocks 2i / 2i + 1; returns
+ * the 8 blocks' totals in block order (lane L of the result = dword
+ * pairs[L] of s, where dword i = block 2i, 8 + i = block 2i + 1) */
+static inline __m256i few_red8(__m512i p0, __m512i p1, __m512i p2, __m512i p3) {
     const __m512i q0 = _mm512_add_epi32(_mm512_unpacklo_epi32(p0, p1), _mm512_unpackhi_epi32(p0, p1));
     const __m512i q1 = _mm512_add_epi32(_mm512_unpacklo_epi32(p2, p3), _mm512_unpackhi_epi32(p2, p3));
     /* r, per 128-bit lane: that lane's sums of p0, p1, p2, p3 */
     const __m512i r = _mm512_add_epi32(_mm512_unpacklo_epi64(q0, q1), _mm512_unpackhi_epi64(q0, q1));
     /* s: lane 0 the first blocks' totals, lane 2 the second blocks' */
     const __m512i s = _mm512_add_epi32(r, _mm512_shuffle_i32x4(r, r, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, s));
+    const __m512i pairs = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(pairs, s));
 }
 
 /* 32 nibbles of each of two 16-byte blocks (nibbles32's order) */
@@ -63,7 +63,6 @@ static inline __m512i few_load(const void *p, int kb) {
  * last, partial group; Q4_0 / Q4_1 / Q8_0) with row j, 0 in the lanes past them */
 static inline __attribute__((always_inline)) void few_group(vc_dtype t, const uint8_t *w, int64_t g, int kb,
                                                             const int8_t *nat, size_t ns, int nr, __m256i *dots) {
-    const __m512i pairs = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 0, 0, 0, 0, 0, 0, 0, 0);
     /* wv[i]: blocks k = 8g + 2i and k + 1, zeros for blocks past kb */
     __m512i wv[4];
     for (int i = 0; i < 4; i++) {
@@ -91,7 +90,7 @@ static inline __attribute__((always_inline)) void few_group(vc_dtype t, const ui
             const __m512i ai = few_load(a + 64 * i, kb - 2 * i);
             p[i] = t == VC_Q4_1 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], ai) : few_dot_signed(wv[i], ai);
         }
-        dots[j] = few_red8(p[0], p[1], p[2], p[3], pairs);
+        dots[j] = few_red8(p[0], p[1], p[2], p[3]);
     }
 }
 
