@@ -190,9 +190,15 @@ static void check_amx_rule(vc_dtype t, int64_t n, vc_q8_rule rule) {
     for (int r = 0; r < ROWS; r++) {
         for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + (r * 7 + i) % 13);
         vc_cpu_quantize_row_q8_rule(x, n, rule, qx + r * qb, nat + r * nb);
-        int8_t *check = malloc((size_t)n);
+        /* the values in order, and a partial last group's interleaved copy
+         * after the padding to 64 bytes (the quantizer transposes it, the
+         * accessor reads it value by value) */
+        int8_t *check = malloc(nb);
         vc_cpu_qrow_natural(qx + r * qb, n, check);
         assert_memory_equal(check, nat + r * nb, (size_t)n);
+        const size_t tail = ((size_t)n + 63) & ~(size_t)63;
+        assert_int_equal(nb - tail, (n / 32) % 8 ? 256 : 0);
+        if (nb > tail) assert_memory_equal(check + tail, nat + r * nb + tail, nb - tail);
         free(check);
     }
     float amx[ROWS][COLS], few[FEW][COLS], ref[ROWS][COLS];

@@ -71,9 +71,12 @@ const char *vc_cpu_kernels_name(vc_kernels k);
  * s[b] = d[b] * sum of the block's q; the bytes are interleaved by groups of
  * 8 blocks (layout in qdot.c), read them through the accessors. */
 size_t vc_cpu_qrow_bytes(int64_t n);
-size_t vc_cpu_qnat_bytes(int64_t n); /* the plain int8 copy of a row (AMX), 64-byte multiple */
+/* the plain int8 copy of a row (AMX, few-row kernels): the n values in
+ * order, padded to 64 bytes, then, when n / 32 is not a multiple of 8, the
+ * last partial group once more interleaved (256 bytes); a 64-byte multiple */
+size_t vc_cpu_qnat_bytes(int64_t n);
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
-/* the same, and (nat not NULL) the int8 values in order into nat[n] */
+/* the same, and (nat not NULL) the plain copy into nat[vc_cpu_qnat_bytes(n)] */
 void vc_cpu_quantize_row_q8_nat(const float *x, int64_t n, void *dst, int8_t *nat);
 /* How vc_cpu_quantize_row_q8_rule rounds a row (q = round(x / d), d = max|x| / 127):
  *   VC_Q8_RULE_F32  one scale per 32 values, d and s = d * sum q as f32 (the above)

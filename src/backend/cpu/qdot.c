@@ -28,7 +28,12 @@
 static inline int64_t qrow_groups(int64_t n) { return (n / 32 + 7) / 8; }
 
 size_t vc_cpu_qrow_bytes(int64_t n) { return (size_t)qrow_groups(n) * 320; }
-size_t vc_cpu_qnat_bytes(int64_t n) { return ((size_t)n + 63) & ~(size_t)63; }
+/* The plain int8 copy of a row (nat): its n values in order, padded to a
+ * multiple of 64 bytes; then, where n / 32 is not a multiple of 8, the last
+ * partial group once more in the interleaved layout, zeros for the blocks
+ * past n (256 bytes at qnat_tail: the few-row kernels' last group) */
+static inline size_t qnat_tail(int64_t n) { return ((size_t)n + 63) & ~(size_t)63; }
+size_t vc_cpu_qnat_bytes(int64_t n) { return qnat_tail(n) + ((n / 32) % 8 ? 256 : 0); }
 
 static inline const float *qrow_d(const uint8_t *row, int64_t n) {
     return (const float *)(row + 256 * qrow_groups(n));
@@ -82,6 +87,10 @@ static void store_block(void *dst, int8_t *nat, int64_t n, int64_t b, const int8
         memcpy(q + 256 * (b / 8) + 32 * (b % 8), qb, 32);
     }
     if (nat && b < nb) memcpy(nat + 32 * b, qb, 32);
+    if (nat && 8 * (b / 8 + 1) > nb) { /* the partial group's interleaved copy */
+        int8_t *g = nat + qnat_tail(n) + 4 * (b % 8);
+        for (int i = 0; i < 8; i++) memcpy(g + 32 * i, qb + 4 * i, 4);
+    }
     d[b] = db;
     s[b] = sb;
 }
@@ -266,6 +275,10 @@ static int quantize_row_vnni(const float *x, int64_t n, vc_q8_rule rule, void *d
         }
         if (8 * (g + 1) <= nb) vnni_transpose8(blk); /* a whole group: interleaved */
         for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(q + 256 * g + 32 * i), blk[i]);
+        if (nat && 8 * (g + 1) > nb) { /* the partial group's interleaved copy */
+            vnni_transpose8(blk);
+            for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(nat + qnat_tail(n) + 32 * i), blk[i]);
+        }
     }
     return 1;
 }
@@ -290,6 +303,11 @@ int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *n
 
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
     for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
+    const int64_t nb = n / 32, b0 = nb / 8 * 8;
+    if (nb == b0) return;
+    for (int64_t b = b0; b < b0 + 8; b++) /* the partial group's interleaved copy (qnat_tail) */
+        for (int j = 0; j < 32; j++)
+            dst[qnat_tail(n) + 4 * (8 * (j / 4) + b % 8) + j % 4] = b < nb ? vc_cpu_qrow_q(row, n, 32 * b + j) : 0;
 }
 
 int vc_cpu_amx_supported(vc_dtype t, int64_t n) {
@@ -658,6 +676,11 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
 }
 void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
     for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
+    const int64_t nb = n / 32, b0 = nb / 8 * 8;
+    if (nb == b0) return;
+    for (int64_t b = b0; b < b0 + 8; b++) /* the partial group's interleaved copy (qnat_tail) */
+        for (int j = 0; j < 32; j++)
+            dst[qnat_tail(n) + 4 * (8 * (j / 4) + b % 8) + j % 4] = b < nb ? vc_cpu_qrow_q(row, n, 32 * b + j) : 0;
 }
 int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *nat, size_t nat_stride,
                     const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,

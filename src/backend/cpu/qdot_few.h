@@ -1,24 +1,28 @@
 /* Few-row (decode) dot kernels, included by qdot.c in its AVX-512 VNNI
  * section. One weight row against nr <= VC_QDOT_FEW_ROWS quantized
  * activation rows (qx, the group kernels' interleaved layout, and nat, the
- * same bytes in natural order: the AMX path's copy). The group kernels
+ * same bytes in natural order: the AMX path's copy, with a row's last
+ * partial group once more interleaved after it). The group kernels
  * transpose 8 weight blocks by shuffles (8 x 8 of 32-bit lanes), which one
  * or two activation rows do not amortize; here the weight bytes arrive in
- * the interleaved layout from the load units instead: Q4_0 / Q4_1 / Q8_0 by
- * gathers of dword j of 8 blocks (few_gather8), Q4_K and Q6_K by 64-byte
- * loads and a permute per two vectors (their 8 blocks are one super-block:
+ * the interleaved layout from the load units and permutes instead: Q4_1,
+ * Q4_K and Q6_K by 64-byte loads and a permute per two vectors (few_q41_8,
  * few_q4k8, few_q6k8; Q6_K's two 16-value scales per block multiply the
- * exact half-block dots). So vpdpbusd leaves each block's exact dot in its
- * lane as in the group kernels, and the float part repeats theirs step for
- * step in registers (vnni_few_nr): out is bitwise vc_cpu_qdot_rows', which
- * kernel ran never shows. A row's last, partial group (n / 32 not a multiple
- * of 8; never Q4_K) gets its dots from few_group: two blocks per 512-bit
+ * exact half-block dots), Q4_0 / Q8_0 (blocks of 18 and 34 bytes, not
+ * dword-aligned) by gathers of dword j of 8 blocks (few_gather8). So
+ * vpdpbusd leaves each block's exact dot in its lane as in the group
+ * kernels, and the float part repeats theirs step for step in registers
+ * (vnni_few_nr): out is bitwise vc_cpu_qdot_rows', which kernel ran never
+ * shows. A row's last, partial group (n / 32 not a multiple of 8; never the
+ * K-quants): Q4_1 as a whole group of masked loads against nat's
+ * interleaved copy; Q4_0 / Q8_0 from few_group, two blocks per 512-bit
  * vector over the natural-order copy, vpdpbusd's 8 partial sums per block
  * reduced by few_red8. Signed weights (Q4_0, Q8_0) take |w| and the
  * activation's sign flipped where w < 0 (vpdpbusd multiplies unsigned by
- * signed bytes). One weight row, Q4_1 1536 -> 512, one core, from L2:
- * 14.8 -> 19.7 GB/s (in 576, with its 2-block tail: 11.0 -> 11.6); Q6_K
- * 2816 -> 256 (the group kernel at one row before) 11.3 -> 19.1 GB/s. */
+ * signed bytes). One weight row, one core, from L2: Q4_1 1536 -> 512
+ * 14.8 -> 19.7 GB/s by gathers, 27.7 by permutes (576-wide rows, with their
+ * 2-block tail: 11.0 -> 11.6 -> 16.0); Q6_K 2816 -> 256 (the group kernel
+ * at one row before) 11.3 -> 19.1 GB/s. */
 
 enum { FEW_ROWS = VC_QDOT_FEW_ROWS };
 
@@ -60,7 +64,7 @@ static inline __m512i few_load(const void *p, int kb) {
 }
 
 /* dots[j] = exact integer dots of blocks 8g .. 8g + kb - 1 (kb < 8: a row's
- * last, partial group; Q4_0 / Q4_1 / Q8_0) with row j, 0 in the lanes past them */
+ * last, partial group; Q4_0 / Q8_0) with row j, 0 in the lanes past them */
 static inline __attribute__((always_inline)) void few_group(vc_dtype t, const uint8_t *w, int64_t g, int kb,
                                                             const int8_t *nat, size_t ns, int nr, __m256i *dots) {
     /* wv[i]: blocks k = 8g + 2i and k + 1, zeros for blocks past kb */
@@ -74,7 +78,6 @@ static inline __attribute__((always_inline)) void few_group(vc_dtype t, const ui
         }
         const int k1 = left >= 2; /* offset of the second block: itself, or the first again (then zeroed) */
         switch (t) {
-        case VC_Q4_1: wv[i] = few_nibbles2(w + 20 * k + 4, w + 20 * (k + k1) + 4); break;
         case VC_Q4_0: wv[i] = _mm512_sub_epi8(few_nibbles2(w + 18 * k + 2, w + 18 * (k + k1) + 2), _mm512_set1_epi8(8)); break;
         default: /* VC_Q8_0 */
             wv[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 34 * k + 2))),
@@ -88,7 +91,7 @@ static inline __attribute__((always_inline)) void few_group(vc_dtype t, const ui
         __m512i p[4];
         for (int i = 0; i < 4; i++) {
             const __m512i ai = few_load(a + 64 * i, kb - 2 * i);
-            p[i] = t == VC_Q4_1 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], ai) : few_dot_signed(wv[i], ai);
+            p[i] = few_dot_signed(wv[i], ai);
         }
         dots[j] = few_red8(p[0], p[1], p[2], p[3]);
     }
@@ -110,8 +113,8 @@ static int vnni_few_supported(vc_dtype t) {
     return t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0 || t == VC_Q4_K || t == VC_Q6_K;
 }
 
-/* the 8 blocks of whole group g of a Q4_0 / Q4_1 / Q8_0 row (blocks of
- * `stride` bytes, quants at byte `qo`) in the activations' interleaved layout:
+/* the 8 blocks of whole group g of a Q4_0 / Q8_0 row (blocks of
+ * `stride` bytes, quants at byte 2) in the activations' interleaved layout:
  * wv[j] lane b = bytes 4j..4j+3 of block 8g + b, gathered (the group kernels'
  * 8 x 8 transposition, done by the load units); Q4_0 / Q8_0 signed */
 static inline __attribute__((always_inline)) void few_gather8(vc_dtype t, const uint8_t *b, __m256i idx,
@@ -121,15 +124,12 @@ static inline __attribute__((always_inline)) void few_gather8(vc_dtype t, const 
         for (int j = 0; j < 8; j++) wv[j] = _mm256_i32gather_epi32((const int *)(const void *)(b + 2 + 4 * j), idx, 1);
         return;
     }
-    const int qo = t == VC_Q4_1 ? 4 : 2;
     for (int j = 0; j < 4; j++) {
-        const __m256i q = _mm256_i32gather_epi32((const int *)(const void *)(b + qo + 4 * j), idx, 1);
+        const __m256i q = _mm256_i32gather_epi32((const int *)(const void *)(b + 2 + 4 * j), idx, 1);
         wv[j] = _mm256_and_si256(q, m4);                          /* values 4j.. : low nibbles */
         wv[j + 4] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); /* values 16 + 4j.. : high nibbles */
-        if (t == VC_Q4_0) {
-            wv[j] = _mm256_sub_epi8(wv[j], _mm256_set1_epi8(8));
-            wv[j + 4] = _mm256_sub_epi8(wv[j + 4], _mm256_set1_epi8(8));
-        }
+        wv[j] = _mm256_sub_epi8(wv[j], _mm256_set1_epi8(8));
+        wv[j + 4] = _mm256_sub_epi8(wv[j + 4], _mm256_set1_epi8(8));
     }
 }
 
@@ -165,6 +165,60 @@ static inline __attribute__((always_inline)) void few_q6k8(const uint8_t *wb, __
                                             _mm512_set1_epi8(0x03));
         wv[i] = _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi8(32));
     }
+}
+
+/* the first c (clamped to 0..16) lanes */
+static inline __mmask16 few_mask16(int c) {
+    return (__mmask16)(c >= 16 ? 0xFFFF : c <= 0 ? 0 : (1u << c) - 1);
+}
+
+/* Q4_1 group g's 8 blocks (160 bytes: per block 5 dwords, d and m, then
+ * qs dwords 0-3) in the interleaved layout by permutes of 64-byte loads
+ * instead of gathers: group dword k from A, B (k < 32, one vpermt2d) or C
+ * (loaded at dword 24: the k >= 32 of blocks 6 and 7, a masked vpermd).
+ * dm lane b = dword 5b; wv[0] / wv[1] the low nibbles of qs dwords 0, 1 /
+ * 2, 3 (lanes 0-7 / 8-15), wv[2] / wv[3] their high nibbles: against the
+ * activation bytes at 0, 64, 128, 192 of the group */
+static inline __attribute__((always_inline)) void few_q41_8(const uint8_t *b, int kb, __m256i *dm, __m512i wv[4]) {
+    __m512i A, B, C;
+    if (kb == 8) {
+        A = _mm512_loadu_si512(b);
+        B = _mm512_loadu_si512(b + 64);
+        C = _mm512_loadu_si512(b + 96);
+    } else { /* a row's last kb < 8 blocks: the 5 kb dwords present, zeros past them */
+        const int nd = 5 * kb;
+        A = _mm512_maskz_loadu_epi32(few_mask16(nd), b);
+        B = _mm512_maskz_loadu_epi32(few_mask16(nd - 16), b + 64);
+        C = _mm512_maskz_loadu_epi32(few_mask16(nd - 24), b + 96);
+    }
+    /* lane L of Q0: k = 5 (L % 8) + 1 + L / 8; of Q1: k = 5 (L % 8) + 3 + L / 8 */
+    const __m512i k_dm = _mm512_setr_epi32(0, 5, 10, 15, 20, 25, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i c_dm = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i k_q0 = _mm512_setr_epi32(1, 6, 11, 16, 21, 26, 31, 0, 2, 7, 12, 17, 22, 27, 0, 0);
+    const __m512i c_q0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 8, 13);
+    const __m512i k_q1 = _mm512_setr_epi32(3, 8, 13, 18, 23, 28, 0, 0, 4, 9, 14, 19, 24, 29, 0, 0);
+    const __m512i c_q1 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 9, 14, 0, 0, 0, 0, 0, 0, 10, 15);
+    const __m512i d = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(A, k_dm, B), 0x0080, c_dm, C);
+    const __m512i q0 = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(A, k_q0, B), 0xC080, c_q0, C);
+    const __m512i q1 = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(A, k_q1, B), 0xC0C0, c_q1, C);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    *dm = _mm512_castsi512_si256(d);
+    wv[0] = _mm512_and_si512(q0, m4);
+    wv[1] = _mm512_and_si512(q1, m4);
+    wv[2] = _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4);
+    wv[3] = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4);
+}
+
+/* the 8 blocks' exact dots of unsigned weight bytes wv (two vectors per
+ * register, as few_q4k8 / few_q41_8 leave them) with the group's 256
+ * interleaved activation bytes at a */
+static inline __m256i few_dot4(const __m512i wv[4], const int8_t *a) {
+    __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], _mm512_loadu_si512(a));
+    __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[1], _mm512_loadu_si512(a + 64));
+    s0 = _mm512_dpbusd_epi32(s0, wv[2], _mm512_loadu_si512(a + 128));
+    s1 = _mm512_dpbusd_epi32(s1, wv[3], _mm512_loadu_si512(a + 192));
+    s0 = _mm512_add_epi32(s0, s1);
+    return _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
 }
 
 /* out[j * os] for j < nr <= FEW_ROWS: vnni_rows' value (VC_Q8_RULE_F32 or
@@ -206,15 +260,7 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
                                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn))));
             __m512i wv[4];
             few_q4k8(sb, wv);
-            for (int j = 0; j < nr; j++) {
-                const int8_t *a = qa[j] + 256 * g;
-                __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], _mm512_loadu_si512(a));
-                __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[1], _mm512_loadu_si512(a + 64));
-                s0 = _mm512_dpbusd_epi32(s0, wv[2], _mm512_loadu_si512(a + 128));
-                s1 = _mm512_dpbusd_epi32(s1, wv[3], _mm512_loadu_si512(a + 192));
-                s0 = _mm512_add_epi32(s0, s1);
-                dots[j] = _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
-            }
+            for (int j = 0; j < nr; j++) dots[j] = few_dot4(wv, qa[j] + 256 * g);
         } else if (t == VC_Q6_K) {
             /* the integer dot per block: s_first * (its first 16 products) +
              * s_second * (the last 16), vectors 0-3 and 4-7 (exact) */
@@ -243,29 +289,27 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
                 const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sd), _mm512_extracti64x4_epi64(sd, 1));
                 dots[j] = _mm256_add_epi32(_mm256_mullo_epi32(f8, s_first), _mm256_mullo_epi32(s8, s_second));
             }
+        } else if (t == VC_Q4_1) {
+            __m256i dm;
+            __m512i wv[4];
+            few_q41_8(w + 160 * g, 8, &dm, wv);
+            wd = vnni_f16_lanes(dm, 0);
+            wm = vnni_f16_lanes(dm, 1);
+            for (int j = 0; j < nr; j++) dots[j] = few_dot4(wv, qa[j] + 256 * g);
         } else {
             const uint8_t *b = w + (size_t)stride * 8 * g;
-            const __m256i dm = _mm256_i32gather_epi32((const int *)(const void *)b, idx, 1);
-            wd = vnni_f16_lanes(dm, 0);
-            if (offs) wm = vnni_f16_lanes(dm, 1);
-            __m256i wv[8];
+            wd = vnni_f16_lanes(_mm256_i32gather_epi32((const int *)(const void *)b, idx, 1), 0);
+            __m256i wv[8], wa[8]; /* signed weights: |w|, the activations take w's sign */
             few_gather8(t, b, idx, wv);
-            __m256i wa[8]; /* signed weights: |w|, the activations take w's sign */
-            if (t != VC_Q4_1)
-                for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
+            for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
             for (int j = 0; j < nr; j++) {
                 const int8_t *a = qa[j] + 256 * g;
                 __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
                 for (int i = 0; i < 8; i += 2) {
-                    __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 32 * i));
-                    __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 32 * i + 32));
-                    if (t == VC_Q4_1) {
-                        s0 = _mm256_dpbusd_epi32(s0, wv[i], a0);
-                        s1 = _mm256_dpbusd_epi32(s1, wv[i + 1], a1);
-                    } else {
-                        s0 = _mm256_dpbusd_epi32(s0, wa[i], _mm256_sign_epi8(a0, wv[i]));
-                        s1 = _mm256_dpbusd_epi32(s1, wa[i + 1], _mm256_sign_epi8(a1, wv[i + 1]));
-                    }
+                    const __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 32 * i));
+                    const __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 32 * i + 32));
+                    s0 = _mm256_dpbusd_epi32(s0, wa[i], _mm256_sign_epi8(a0, wv[i]));
+                    s1 = _mm256_dpbusd_epi32(s1, wa[i + 1], _mm256_sign_epi8(a1, wv[i + 1]));
                 }
                 dots[j] = _mm256_add_epi32(s0, s1);
             }
@@ -284,9 +328,18 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
         const __mmask8 km = (__mmask8)((1u << kb) - 1);
         const __m256i z = _mm256_setzero_si256();
         const uint8_t *b = w + (size_t)stride * 8 * ng;
-        const __m256 wd = vnni_f16_lanes(_mm256_mmask_i32gather_epi32(z, km, idx, (const void *)b, 1), 0);
         __m256i dots[FEW_ROWS];
-        few_group(t, w, ng, kb, nat, ns, nr, dots);
+        __m256 wd;
+        if (t == VC_Q4_1) { /* against the interleaved copy of the group in nat */
+            __m256i dm;
+            __m512i wv[4];
+            few_q41_8(b, kb, &dm, wv);
+            wd = vnni_f16_lanes(dm, 0);
+            for (int j = 0; j < nr; j++) dots[j] = few_dot4(wv, nat + j * ns + qnat_tail(n));
+        } else {
+            wd = vnni_f16_lanes(_mm256_mmask_i32gather_epi32(z, km, idx, (const void *)b, 1), 0);
+            few_group(t, w, ng, kb, nat, ns, nr, dots);
+        }
         for (int j = 0; j < nr; j++) {
             const __m256 sc = _mm256_mul_ps(wd, _mm256_maskz_loadu_ps(km, dj[j] + 8 * ng));
             if (offs)
