@@ -173,6 +173,28 @@ static void test_qdots(void **state) {
     assert_false(vc_cpu_qdot_supported(VC_KERNELS_AVX2, VC_Q4_1, 32 * VC_QDOT_MAX_BLOCKS + 32));
 }
 
+/* The plain copy's stream (qdot.c): after the values padded to 64 bytes,
+ * for the smallest R with R nb a multiple of 8 (nb = n / 32 blocks), stream
+ * groups s = nb / 8 .. R nb / 8 - 1 of 256 bytes, byte 32 i + 4 b + m of
+ * group s = value 4 i + m of block (8 s + b) mod nb */
+static void check_nat_stream(const int8_t *nat, int64_t n, size_t nat_bytes) {
+    const int64_t nb = n / 32, ng = nb / 8;
+    int64_t R = 1;
+    while ((R * nb) % 8) R++;
+    const size_t tail = ((size_t)n + 63) & ~(size_t)63;
+    assert_int_equal(nat_bytes, tail + 256 * (size_t)(R * nb / 8 - ng));
+    for (int64_t s = ng; s < R * nb / 8; s++)
+        for (int i = 0; i < 8; i++)
+            for (int b = 0; b < 8; b++)
+                for (int m = 0; m < 4; m++) {
+                    const int8_t got = nat[tail + 256 * (s - ng) + 32 * i + 4 * b + m];
+                    const int8_t want = nat[32 * ((8 * s + b) % nb) + 4 * i + m];
+                    if (got != want)
+                        fail_msg("n=%lld stream group %lld lane %d byte %d: %d, value %d", (long long)n, (long long)s,
+                                 b, 4 * i + m, got, want);
+                }
+}
+
 /* AMX tiles give bitwise the vpdpbusd kernel's results, for every row and
  * column: two whole groups of 16 activation rows and a partial one of 5,
  * and a call of 3 rows (a partial group only) */
@@ -197,7 +219,7 @@ static void check_amx_rule(vc_dtype t, int64_t n, vc_q8_rule rule) {
         vc_cpu_qrow_natural(qx + r * qb, n, check);
         assert_memory_equal(check, nat + r * nb, (size_t)n);
         const size_t tail = ((size_t)n + 63) & ~(size_t)63;
-        assert_int_equal(nb - tail, (n / 32) % 8 ? 256 : 0);
+        check_nat_stream(nat + r * nb, n, nb);
         if (nb > tail) assert_memory_equal(check + tail, nat + r * nb + tail, nb - tail);
         free(check);
     }
@@ -284,6 +306,7 @@ static void check_quantize_level(int64_t n, vc_q8_rule rule) {
                 fail_msg("level %d n=%lld rule %d block %lld: d %.9g s %.9g, expected %.9g %.9g", k, (long long)n,
                          (int)rule, (long long)b, gd, gs, d, sv);
         }
+        check_nat_stream(nat, n, nb);
         /* the padding of a partial group is zero blocks */
         for (int64_t b = n / 32; b % 8; b++) {
             assert_true(vc_cpu_qrow_d(q, n, b) == 0.0f && vc_cpu_qrow_s(q, n, b) == 0.0f);
@@ -295,7 +318,7 @@ static void check_quantize_level(int64_t n, vc_q8_rule rule) {
 
 static void test_quantize_levels(void **state) {
     (void)state;
-    const int64_t sizes[] = { 96, 256, 576, 1024, 2816 };
+    const int64_t sizes[] = { 96, 256, 544, 576, 896, 1024, 2816 };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         check_quantize_level(sizes[i], VC_Q8_RULE_F32);
         check_quantize_level(sizes[i], VC_Q8_RULE_F16);
@@ -308,7 +331,7 @@ static void test_quantize_levels(void **state) {
  * plain int8 copies have garbage past n (their loads are masked), and
  * types or rules without such a kernel say so (0) */
 static void check_qdot_few(vc_dtype t, int64_t n, vc_q8_rule rule) {
-    enum { COLS = 8, ROWS = 2 };
+    enum { COLS = 16, ROWS = 2 };
     unsigned seed = 99u + (unsigned)t + (unsigned)n;
     const size_t rb = vc_row_bytes(t, n), qb = vc_cpu_qrow_bytes(n), nb = vc_cpu_qnat_bytes(n);
     float *wf = malloc((size_t)n * sizeof(float)), *x = malloc((size_t)n * sizeof(float));
@@ -325,25 +348,35 @@ static void check_qdot_few(vc_dtype t, int64_t n, vc_q8_rule rule) {
     }
     const int has = !(rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) &&
                     (t == VC_Q8_0 || t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q4_K || t == VC_Q6_K);
-    for (int c = 0; c < COLS; c++)
-        for (int nr = 1; nr <= ROWS; nr++) {
-            float few[ROWS], ref[ROWS];
-            vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, rule, nr, n, ref, 1);
-            const int did = vc_cpu_qdot_few(VC_KERNELS_AVX512, t, w + c * rb, nat, nb, qx, qb, rule, nr, n, few, 1);
+    /* weight rows one by one, and runs of them (packs where the type has
+     * them, vc_cpu_qdot_few_pack: from row 0, from an odd row, with rows
+     * left over) */
+    const int runs[][2] = { { 0, 1 }, { 5, 1 }, { 0, COLS }, { 1, COLS - 1 }, { 3, 9 }, { 2, 4 } };
+    for (int nr = 1; nr <= ROWS; nr++) {
+        float ref[ROWS][COLS];
+        for (int c = 0; c < COLS; c++) vc_cpu_qdot_rows(VC_KERNELS_AVX512, t, w + c * rb, qx, qb, rule, nr, n, &ref[0][c], COLS);
+        for (size_t u = 0; u < sizeof runs / sizeof runs[0]; u++) {
+            const int c0 = runs[u][0], cn = runs[u][1];
+            float few[ROWS][COLS];
+            const int did = vc_cpu_qdot_few(VC_KERNELS_AVX512, t, w + c0 * rb, cn, nat, nb, qx, qb, rule, nr, n,
+                                            &few[0][0], COLS);
             if (did != has) fail_msg("%s rule %d: vc_cpu_qdot_few said %d", vc_dtype_name(t), (int)rule, did);
             if (!did) continue;
             for (int j = 0; j < nr; j++)
-                if (memcmp(&few[j], &ref[j], sizeof(float)))
-                    fail_msg("%s n=%lld rule %d col %d row %d of %d: few %.9g vs vnni %.9g", vc_dtype_name(t),
-                             (long long)n, (int)rule, c, j, nr, few[j], ref[j]);
+                for (int c = 0; c < cn; c++)
+                    if (memcmp(&few[j][c], &ref[j][c0 + c], sizeof(float)))
+                        fail_msg("%s n=%lld rule %d col %d (of %d from %d) row %d of %d: few %.9g vs vnni %.9g",
+                                 vc_dtype_name(t), (long long)n, (int)rule, c0 + c, cn, c0, j, nr, few[j][c],
+                                 ref[j][c0 + c]);
         }
+    }
     free(wf); free(x); free(w); free(qx); free(nat);
 }
 
 static void test_qdot_few(void **state) {
     (void)state;
     if (vc_cpu_kernels() < VC_KERNELS_AVX512) { /* not a skip: no level below may claim the path */
-        assert_false(vc_cpu_qdot_few(VC_KERNELS_AVX2, VC_Q4_1, NULL, NULL, 0, NULL, 0, VC_Q8_RULE_F32, 1, 256,
+        assert_false(vc_cpu_qdot_few(VC_KERNELS_AVX2, VC_Q4_1, NULL, 1, NULL, 0, NULL, 0, VC_Q8_RULE_F32, 1, 256,
                                      NULL, 1));
         return;
     }
@@ -357,7 +390,15 @@ static void test_qdot_few(void **state) {
                 if (rules[r] == VC_Q8_RULE_K && vc_dtype_block_elems(types[i]) != 256) continue;
                 check_qdot_few(types[i], sizes[s], rules[r]);
             }
-    assert_false(vc_cpu_qdot_few(VC_KERNELS_AVX512, VC_Q4_1, NULL, NULL, 0, NULL, 0, VC_Q8_RULE_F32, 3, 256, NULL, 1));
+    assert_false(vc_cpu_qdot_few(VC_KERNELS_AVX512, VC_Q4_1, NULL, 1, NULL, 0, NULL, 0, VC_Q8_RULE_F32, 3, 256, NULL, 1));
+    /* rows per pack: R rows of n / 32 blocks make whole groups of 8 */
+    const int64_t pn[] = { 256, 544, 576, 608, 896, 704 };
+    const int pr[] = { 1, 8, 4, 8, 2, 4 };
+    for (size_t i = 0; i < sizeof pn / sizeof pn[0]; i++) {
+        assert_int_equal(vc_cpu_qdot_few_pack(VC_Q4_1, pn[i]), pr[i]);
+        assert_int_equal(vc_cpu_qdot_few_pack(VC_Q8_0, pn[i]), pr[i]);
+    }
+    assert_int_equal(vc_cpu_qdot_few_pack(VC_Q4_K, 2816), 1);
 }
 
 /* matmul rows are bitwise independent of the number of rows in the call and

@@ -73,7 +73,8 @@ const char *vc_cpu_kernels_name(vc_kernels k);
 size_t vc_cpu_qrow_bytes(int64_t n);
 /* the plain int8 copy of a row (AMX, few-row kernels): the n values in
  * order, padded to 64 bytes, then, when n / 32 is not a multiple of 8, the
- * last partial group once more interleaved (256 bytes); a 64-byte multiple */
+ * blocks once more interleaved as the few-row kernels' packed rows read
+ * them (qdot.c); a 64-byte multiple */
 size_t vc_cpu_qnat_bytes(int64_t n);
 void vc_cpu_quantize_row_q8(const float *x, int64_t n, void *dst);
 /* the same, and (nat not NULL) the plain copy into nat[vc_cpu_qnat_bytes(n)] */
@@ -118,16 +119,21 @@ int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n);
 void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *qx, size_t qx_stride,
                       vc_q8_rule rule, int nr, int64_t n, float *out, size_t out_stride);
 /* The same for nr <= VC_QDOT_FEW_ROWS rows given also as plain int8 (nat,
- * nat_stride apart; vc_cpu_quantize_row_q8_nat's copy): kernels for decode
- * that take the weight bytes in the activations' layout by gathers or
- * permutes instead of transposing them (qdot_few.h; Q4_0, Q4_1, Q8_0, Q4_K,
- * Q6_K), bitwise vc_cpu_qdot_rows. Returns 0, having done nothing, where
- * there is none (level below avx512, the type, VC_Q8_RULE_K against a
- * K-quant). */
+ * nat_stride apart; vc_cpu_quantize_row_q8_nat's copy), against `rows`
+ * weight rows one after the other from w_rows: out[j * out_stride + c] for
+ * weight row c. Kernels for decode that take the weight bytes in the
+ * activations' layout by gathers or permutes instead of transposing them
+ * (qdot_few.h; Q4_0, Q4_1, Q8_0, Q4_K, Q6_K), bitwise vc_cpu_qdot_rows.
+ * Returns 0, having done nothing, where there is none (level below avx512,
+ * the type, VC_Q8_RULE_K against a K-quant). vc_cpu_qdot_few_pack: how many
+ * rows the kernel takes at once for rows of n values of type t (Q4_0 / Q4_1 /
+ * Q8_0 rows whose n / 32 blocks are no whole number of groups of 8: rows
+ * that together are; 1 otherwise); calls with a multiple of it go fastest. */
 #define VC_QDOT_FEW_ROWS 2
-int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *nat, size_t nat_stride,
+int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_rows, int rows, const int8_t *nat, size_t nat_stride,
                     const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,
                     size_t out_stride);
+int vc_cpu_qdot_few_pack(vc_dtype t, int64_t n);
 
 /* AMX (src/backend/cpu/qdot.c). vc_cpu_amx_enable asks the OS for the tile
  * state (once per process is enough; 0 when granted). vc_cpu_amx_rows16:

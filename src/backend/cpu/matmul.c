@@ -78,14 +78,20 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
         /* one activation row (or one pair): the 512-bit kernels without
          * the weights' transposition, the same bits (qdot_few.h) */
         const int8_t *nat = job->qnat + (size_t)r * job->nat_stride;
+        const int pack = vc_cpu_qdot_few_pack(w->type, n_in);
         int64_t o = o0;
-        for (; o < o1; o++) {
-            if (o + pfr < n_out)
-                for (size_t b = 0; b < row_bytes; b += 64)
-                    __builtin_prefetch(wdata + (size_t)(o + pfr) * row_bytes + b, 0, 3);
-            if (!vc_cpu_qdot_few(job->k, w->type, wdata + (size_t)o * row_bytes, nat, job->nat_stride, qx,
+        while (o < o1) {
+            const int step = o1 - o >= pack ? pack : 1;
+            /* the lines of rows [o + pfr, o + pfr + step) */
+            const int64_t p1 = o + pfr + step < n_out ? o + pfr + step : n_out;
+            if (o + pfr < p1)
+                for (uintptr_t a = (uintptr_t)(wdata + (size_t)(o + pfr) * row_bytes) & ~(uintptr_t)63;
+                     a < (uintptr_t)(wdata + (size_t)p1 * row_bytes); a += 64)
+                    __builtin_prefetch((const void *)a, 0, 3);
+            if (!vc_cpu_qdot_few(job->k, w->type, wdata + (size_t)o * row_bytes, step, nat, job->nat_stride, qx,
                                  job->qx_stride, job->rule, nr, n_in, out + (o - o0), os))
                 break;
+            o += step;
         }
         if (o == o1) return;
     }

@@ -29,11 +29,42 @@ static inline int64_t qrow_groups(int64_t n) { return (n / 32 + 7) / 8; }
 
 size_t vc_cpu_qrow_bytes(int64_t n) { return (size_t)qrow_groups(n) * 320; }
 /* The plain int8 copy of a row (nat): its n values in order, padded to a
- * multiple of 64 bytes; then, where n / 32 is not a multiple of 8, the last
- * partial group once more in the interleaved layout, zeros for the blocks
- * past n (256 bytes at qnat_tail: the few-row kernels' last group) */
+ * multiple of 64 bytes; then, where nb = n / 32 is not a multiple of 8, the
+ * "stream" the few-row kernels read packed weight rows against (qdot_few.h):
+ * R = qnat_pack(n) rows of nb blocks are R nb blocks one after the other, a
+ * whole number S = R nb / 8 of groups of 8, and stream group s holds
+ * activation block (8 s + b) mod nb in lane b, interleaved as the quantized
+ * row's whole groups; groups s < nb / 8 are those whole groups, so only
+ * s = nb / 8 .. S - 1 are stored (256 bytes each, at qnat_tail). The first
+ * of them begins with the row's last partial group. */
 static inline size_t qnat_tail(int64_t n) { return ((size_t)n + 63) & ~(size_t)63; }
-size_t vc_cpu_qnat_bytes(int64_t n) { return qnat_tail(n) + ((n / 32) % 8 ? 256 : 0); }
+static inline int qnat_pack(int64_t n) {
+    const int kb = (int)((n / 32) % 8);
+    return kb == 0 ? 1 : kb % 2 ? 8 : kb % 4 ? 4 : 2; /* 8 / gcd(kb, 8) */
+}
+static inline int64_t qnat_stream_groups(int64_t n) { return qnat_pack(n) * (n / 32) / 8 - (n / 32) / 8; }
+size_t vc_cpu_qnat_bytes(int64_t n) { return qnat_tail(n) + 256 * (size_t)qnat_stream_groups(n); }
+int vc_cpu_qdot_few_pack(vc_dtype t, int64_t n) {
+    /* up to 64 stream groups a pack (qdot_few.h's PACK_GROUPS) */
+    const int R = qnat_pack(n);
+    return (t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0) && R * (n / 32) <= 8 * 64 ? R : 1;
+}
+
+/* the stream groups of nat from its values in order */
+static void qnat_stream(int8_t *nat, int64_t n) {
+    const int64_t nb = n / 32, ng = nb / 8, ns = qnat_stream_groups(n);
+    int8_t *st = nat + qnat_tail(n);
+    for (int64_t s = 0; s < ns; s++)
+        for (int b = 0; b < 8; b++) {
+            const int8_t *src = nat + 32 * ((8 * (ng + s) + b) % nb);
+            for (int i = 0; i < 8; i++) memcpy(st + 256 * s + 32 * i + 4 * b, src + 4 * i, 4);
+        }
+}
+
+void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
+    for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
+    qnat_stream(dst, n);
+}
 
 static inline const float *qrow_d(const uint8_t *row, int64_t n) {
     return (const float *)(row + 256 * qrow_groups(n));
@@ -86,11 +117,7 @@ static void store_block(void *dst, int8_t *nat, int64_t n, int64_t b, const int8
     } else { /* the last, partial group: natural order */
         memcpy(q + 256 * (b / 8) + 32 * (b % 8), qb, 32);
     }
-    if (nat && b < nb) memcpy(nat + 32 * b, qb, 32);
-    if (nat && 8 * (b / 8 + 1) > nb) { /* the partial group's interleaved copy */
-        int8_t *g = nat + qnat_tail(n) + 4 * (b % 8);
-        for (int i = 0; i < 8; i++) memcpy(g + 32 * i, qb + 4 * i, 4);
-    }
+    if (nat && b < nb) memcpy(nat + 32 * b, qb, 32); /* the stream: qnat_stream, once all are in */
     d[b] = db;
     s[b] = sb;
 }
@@ -127,6 +154,7 @@ static void quantize_row_c(const float *x, int64_t n, vc_q8_rule rule, void *dst
         }
         store_block(dst, nat, n, b, qb, db, sb);
     }
+    if (nat) qnat_stream(nat, n);
 }
 
 static int quantize_row_vnni(const float *x, int64_t n, vc_q8_rule rule, void *dst, int8_t *nat);
@@ -166,6 +194,8 @@ void vc_cpu_quantize_row_q8_pair(const float *x, int64_t n, void *hi, int8_t *na
         store_block(hi, nat_hi, n, b, qh, dh, dh * (float)sh);
         store_block(lo, nat_lo, n, b, ql, dl, dl * (float)sl);
     }
+    if (nat_hi) qnat_stream(nat_hi, n);
+    if (nat_lo) qnat_stream(nat_lo, n);
 }
 
 int vc_cpu_qdot_supported(vc_kernels k, vc_dtype t, int64_t n) {
@@ -275,11 +305,8 @@ static int quantize_row_vnni(const float *x, int64_t n, vc_q8_rule rule, void *d
         }
         if (8 * (g + 1) <= nb) vnni_transpose8(blk); /* a whole group: interleaved */
         for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(q + 256 * g + 32 * i), blk[i]);
-        if (nat && 8 * (g + 1) > nb) { /* the partial group's interleaved copy */
-            vnni_transpose8(blk);
-            for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(nat + qnat_tail(n) + 32 * i), blk[i]);
-        }
     }
+    if (nat) qnat_stream(nat, n);
     return 1;
 }
 
@@ -291,24 +318,17 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
     else avx2_rows(t, w_row, qx, qx_stride, rule, nr, n, out, out_stride);
 }
 
-int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *nat, size_t nat_stride,
+int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_rows, int rows, const int8_t *nat, size_t nat_stride,
                     const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,
                     size_t out_stride) {
     if (k < VC_KERNELS_AVX512 || nr < 1 || nr > VC_QDOT_FEW_ROWS || !vnni_few_supported(t) ||
         (rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) || n > 32 * VC_QDOT_MAX_BLOCKS)
         return 0;
-    vnni_few(t, w_row, nat, nat_stride, qx, qx_stride, nr, n, out, out_stride);
+    if (rows == 1) vnni_few(t, w_rows, nat, nat_stride, qx, qx_stride, nr, n, out, out_stride);
+    else vnni_few_rows(t, w_rows, rows, nat, nat_stride, qx, qx_stride, nr, n, out, out_stride);
     return 1;
 }
 
-void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
-    for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
-    const int64_t nb = n / 32, b0 = nb / 8 * 8;
-    if (nb == b0) return;
-    for (int64_t b = b0; b < b0 + 8; b++) /* the partial group's interleaved copy (qnat_tail) */
-        for (int j = 0; j < 32; j++)
-            dst[qnat_tail(n) + 4 * (8 * (j / 4) + b % 8) + j % 4] = b < nb ? vc_cpu_qrow_q(row, n, 32 * b + j) : 0;
-}
 
 int vc_cpu_amx_supported(vc_dtype t, int64_t n) {
     switch (t) {
@@ -674,18 +694,10 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
     (void)k; (void)t; (void)w_row; (void)qx; (void)qx_stride; (void)rule; (void)nr; (void)n; (void)out;
     (void)out_stride;
 }
-void vc_cpu_qrow_natural(const void *row, int64_t n, int8_t *dst) {
-    for (int64_t k = 0; k < n; k++) dst[k] = vc_cpu_qrow_q(row, n, k);
-    const int64_t nb = n / 32, b0 = nb / 8 * 8;
-    if (nb == b0) return;
-    for (int64_t b = b0; b < b0 + 8; b++) /* the partial group's interleaved copy (qnat_tail) */
-        for (int j = 0; j < 32; j++)
-            dst[qnat_tail(n) + 4 * (8 * (j / 4) + b % 8) + j % 4] = b < nb ? vc_cpu_qrow_q(row, n, 32 * b + j) : 0;
-}
-int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_row, const int8_t *nat, size_t nat_stride,
+int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_rows, int rows, const int8_t *nat, size_t nat_stride,
                     const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,
                     size_t out_stride) {
-    (void)k; (void)t; (void)w_row; (void)nat; (void)nat_stride; (void)qx; (void)qx_stride; (void)rule; (void)nr;
+    (void)k; (void)t; (void)w_rows; (void)rows; (void)nat; (void)nat_stride; (void)qx; (void)qx_stride; (void)rule; (void)nr;
     (void)n; (void)out; (void)out_stride;
     return 0;
 }

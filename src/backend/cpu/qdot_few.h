@@ -9,7 +9,7 @@
  * Q4_K and Q6_K by 64-byte loads and a permute per two vectors (few_q41_8,
  * few_q4k8, few_q6k8; Q6_K's two 16-value scales per block multiply the
  * exact half-block dots), Q4_0 / Q8_0 (blocks of 18 and 34 bytes, not
- * dword-aligned) by gathers of dword j of 8 blocks (few_gather8). So
+ * dword-aligned) by loads and transposes in registers (few_blocks8). So
  * vpdpbusd leaves each block's exact dot in its lane as in the group
  * kernels, and the float part repeats theirs step for step in registers
  * (vnni_few_nr): out is bitwise vc_cpu_qdot_rows', which kernel ran never
@@ -113,19 +113,50 @@ static int vnni_few_supported(vc_dtype t) {
     return t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0 || t == VC_Q4_K || t == VC_Q6_K;
 }
 
-/* the 8 blocks of whole group g of a Q4_0 / Q8_0 row (blocks of
- * `stride` bytes, quants at byte 2) in the activations' interleaved layout:
- * wv[j] lane b = bytes 4j..4j+3 of block 8g + b, gathered (the group kernels'
- * 8 x 8 transposition, done by the load units); Q4_0 / Q8_0 signed */
-static inline __attribute__((always_inline)) void few_gather8(vc_dtype t, const uint8_t *b, __m256i idx,
-                                                              __m256i wv[8]) {
+/* the f16 scales at the start of 8 blocks `stride` bytes apart, as floats
+ * (16-bit loads: fewer cycles than a gather on Zen 4) */
+static inline __m256 few_scales8(const uint8_t *b, int stride) {
+    uint16_t h[8];
+    for (int i = 0; i < 8; i++) memcpy(&h[i], b + stride * i, 2);
+    __m128i v = _mm_cvtsi32_si128(h[0]);
+    v = _mm_insert_epi16(v, h[1], 1);
+    v = _mm_insert_epi16(v, h[2], 2);
+    v = _mm_insert_epi16(v, h[3], 3);
+    v = _mm_insert_epi16(v, h[4], 4);
+    v = _mm_insert_epi16(v, h[5], 5);
+    v = _mm_insert_epi16(v, h[6], 6);
+    v = _mm_insert_epi16(v, h[7], 7);
+    return _mm256_cvtph_ps(v);
+}
+
+/* the 8 blocks at b of a Q4_0 / Q8_0 row (quants at byte 2 of each) in the
+ * activations' interleaved layout: wv[j] lane b = bytes 4j..4j+3 of block b
+ * (Q4_0: of its 32 values, nibbles32's order), signed. By loads and
+ * transposes in registers (the group kernels' 8 x 8 for Q8_0, 4 x 4 within
+ * 128-bit lanes for Q4_0): on Zen 4 a Q8_0 row of 576 with a pair 71 -> 40
+ * ns than by 8 gathers of dword j of the 8 blocks. */
+static inline __attribute__((always_inline)) void few_blocks8(vc_dtype t, const uint8_t *b, __m256i wv[8]) {
+    const int stride = 18; /* Q4_0 (Q8_0 returns first) */
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     if (t == VC_Q8_0) {
-        for (int j = 0; j < 8; j++) wv[j] = _mm256_i32gather_epi32((const int *)(const void *)(b + 2 + 4 * j), idx, 1);
+        for (int j = 0; j < 8; j++) wv[j] = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2 + 34 * j));
+        vnni_transpose8(wv);
         return;
     }
+    /* Q4_0: r[i] = the 16 quant bytes of blocks i | i + 4, transposed 4 x 4
+     * within 128-bit lanes: q[j] lane b = dword j of block b */
+    __m256i r[4], q4[4];
+    for (int i = 0; i < 4; i++)
+        r[i] = _mm256_loadu2_m128i((const __m128i *)(const void *)(b + 2 + (size_t)stride * (i + 4)),
+                                   (const __m128i *)(const void *)(b + 2 + (size_t)stride * i));
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    q4[0] = _mm256_unpacklo_epi64(t0, t2);
+    q4[1] = _mm256_unpackhi_epi64(t0, t2);
+    q4[2] = _mm256_unpacklo_epi64(t1, t3);
+    q4[3] = _mm256_unpackhi_epi64(t1, t3);
     for (int j = 0; j < 4; j++) {
-        const __m256i q = _mm256_i32gather_epi32((const int *)(const void *)(b + 2 + 4 * j), idx, 1);
+        const __m256i q = q4[j];
         wv[j] = _mm256_and_si256(q, m4);                          /* values 4j.. : low nibbles */
         wv[j + 4] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); /* values 16 + 4j.. : high nibbles */
         wv[j] = _mm256_sub_epi8(wv[j], _mm256_set1_epi8(8));
@@ -223,7 +254,7 @@ static inline __m256i few_dot4(const __m512i wv[4], const int8_t *a) {
 
 /* out[j * os] for j < nr <= FEW_ROWS: vnni_rows' value (VC_Q8_RULE_F32 or
  * _F16 rows), bitwise. Whole groups of 8 blocks: the weight bytes come in
- * the interleaved layout (few_gather8, few_q4k8, few_q6k8), so vpdpbusd leaves each
+ * the interleaved layout (few_blocks8, few_q4k8, few_q6k8), so vpdpbusd leaves each
  * block's exact dot in its own lane as in the group kernels, and the float
  * part runs in registers: per group the same products wd * d_a, the same fma
  * into 8 lanes, the same offsets' fma (the scalar tail of seg_scales for a
@@ -298,9 +329,9 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
             for (int j = 0; j < nr; j++) dots[j] = few_dot4(wv, qa[j] + 256 * g);
         } else {
             const uint8_t *b = w + (size_t)stride * 8 * g;
-            wd = vnni_f16_lanes(_mm256_i32gather_epi32((const int *)(const void *)b, idx, 1), 0);
+            wd = few_scales8(b, stride);
             __m256i wv[8], wa[8]; /* signed weights: |w|, the activations take w's sign */
-            few_gather8(t, b, idx, wv);
+            few_blocks8(t, b, wv);
             for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
             for (int j = 0; j < nr; j++) {
                 const int8_t *a = qa[j] + 256 * g;
@@ -353,8 +384,146 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
         out[j * os] = !offs ? tot[j] : t == VC_Q4_K ? tot[j] - (totm[j] + accm_tail[j]) : tot[j] + (totm[j] + accm_tail[j]);
 }
 
-static void vnni_few(vc_dtype t, const uint8_t *w, const int8_t *nat, size_t ns, const uint8_t *qx, size_t xs,
-                     int nr, int64_t n, float *out, size_t os) {
+/* Packed rows (Q4_0, Q4_1, Q8_0 rows of nb blocks, nb % 8 != 0): R =
+ * qnat_pack(n) weight rows lie one after the other as R nb blocks, a whole
+ * number of groups of 8 ("stream groups", qdot.c's nat layout). Each stream
+ * group's 8 block dots and weight scales are computed once, as a whole group
+ * against nat's stream copy of the activations, so no row has a partial group
+ * of its own to load and dot; row k's group g is then lanes o..o+7 (o = k nb
+ * mod 8) of stream groups s and s + 1, one two-source permute of the dots and
+ * of the scales (lanes past a partial group's blocks zeroed, as vnni_few_nr's
+ * masked loads leave them), and from there vnni_few_nr's float steps exactly:
+ * the same bits. SmolLM2's 576-wide rows (2 groups + 2 blocks): 4 rows take 9
+ * stream groups instead of 12 group passes. */
+enum { PACK_GROUPS = 64 }; /* stream groups per pack at most (qnat_pack_ok) */
+
+/* stream group s of the packed rows at w: d[j] lane b the exact dot of block
+ * 8 s + b with activation row j, wd / wm (Q4_1) its weight scale / offset */
+static inline __attribute__((always_inline)) void few_stream_group(vc_dtype t, const uint8_t *w, int64_t s, int stride,
+                                                                   const int8_t *const *act, int64_t ng,
+                                                                   int nr, __m256i *d, __m256 *wd, __m256 *wm) {
+    const uint8_t *b = w + (size_t)stride * 8 * s;
+    if (t == VC_Q4_1) {
+        __m256i dm;
+        __m512i wv[4];
+        few_q41_8(b, 8, &dm, wv);
+        *wd = vnni_f16_lanes(dm, 0);
+        *wm = vnni_f16_lanes(dm, 1);
+        for (int j = 0; j < nr; j++) d[j] = few_dot4(wv, act[2 * j + (s >= ng)] + 256 * s);
+        return;
+    }
+    *wd = few_scales8(b, stride);
+    *wm = _mm256_setzero_ps();
+    __m256i wv[8], wa[8];
+    few_blocks8(t, b, wv);
+    for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
+    for (int j = 0; j < nr; j++) {
+        const int8_t *a = act[2 * j + (s >= ng)] + 256 * s;
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int i = 0; i < 8; i += 2) {
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 32 * i));
+            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 32 * i + 32));
+            s0 = _mm256_dpbusd_epi32(s0, wa[i], _mm256_sign_epi8(a0, wv[i]));
+            s1 = _mm256_dpbusd_epi32(s1, wa[i + 1], _mm256_sign_epi8(a1, wv[i + 1]));
+        }
+        d[j] = _mm256_add_epi32(s0, s1);
+    }
+}
+
+/* out[j * os + k] for the R rows k at w (row_bytes apart, R nb % 8 == 0,
+ * R nb / 8 <= PACK_GROUPS): first every stream group (into L1), then each
+ * row's groups from them */
+static inline __attribute__((always_inline)) void vnni_pack_nr(vc_dtype t, const uint8_t *w, const int8_t *nat,
+                                                               size_t ns, const uint8_t *qx, size_t xs, int nr,
+                                                               int64_t n, int R, float *out, size_t os) {
+    const int offs = t == VC_Q4_1;
+    const int stride = t == VC_Q4_1 ? 20 : t == VC_Q4_0 ? 18 : 34;
+    const int64_t nb = n / 32, ng = nb / 8, S = R * nb / 8;
+    const int kb = (int)(nb - 8 * ng);
+    const size_t row_bytes = (size_t)stride * (size_t)nb;
+    const float *dj[FEW_ROWS], *sj[FEW_ROWS];
+    /* act[2 j]: the quantized row's whole groups (s < ng); act[2 j + 1]: nat's
+     * stream groups, based so that group s is at + 256 s there too */
+    const int8_t *act[2 * FEW_ROWS];
+    for (int j = 0; j < nr; j++) {
+        dj[j] = qrow_d(qx + j * xs, n);
+        sj[j] = qrow_s(qx + j * xs, n);
+        act[2 * j] = (const int8_t *)(qx + j * xs);
+        act[2 * j + 1] = nat + j * ns + qnat_tail(n) - 256 * ng;
+    }
+    /* one more group of zeros: a row's lanes o..o+7 may reach into group S
+     * only where they are masked off */
+    __m256i D[PACK_GROUPS + 1][FEW_ROWS];
+    __m256 WD[PACK_GROUPS + 1], WM[PACK_GROUPS + 1];
+    for (int64_t s = 0; s < S; s++) few_stream_group(t, w, s, stride, act, ng, nr, D[s], &WD[s], &WM[s]);
+    for (int j = 0; j < nr; j++) D[S][j] = _mm256_setzero_si256();
+    WD[S] = WM[S] = _mm256_setzero_ps();
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __mmask8 km = (__mmask8)((1u << kb) - 1);
+    for (int k = 0; k < R; k++) {
+        const int64_t p0 = (int64_t)k * nb, base = p0 / 8;
+        const __m256i pidx = _mm256_add_epi32(iota, _mm256_set1_epi32((int)(p0 % 8)));
+        __m256 acc[FEW_ROWS], accm[FEW_ROWS];
+        for (int j = 0; j < nr; j++) acc[j] = accm[j] = _mm256_setzero_ps();
+        for (int64_t g = 0; g < ng; g++) {
+            const int64_t s = base + g;
+            const __m256 wd = _mm256_permutex2var_ps(WD[s], pidx, WD[s + 1]);
+            const __m256 wm = _mm256_permutex2var_ps(WM[s], pidx, WM[s + 1]);
+            for (int j = 0; j < nr; j++) {
+                const __m256i dots = _mm256_permutex2var_epi32(D[s][j], pidx, D[s + 1][j]);
+                const __m256 sc = _mm256_mul_ps(wd, _mm256_loadu_ps(dj[j] + 8 * g));
+                if (offs) accm[j] = _mm256_fmadd_ps(wm, _mm256_loadu_ps(sj[j] + 8 * g), accm[j]);
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), sc, acc[j]);
+            }
+        }
+        /* the row's last, partial group: vnni_few_nr's tail steps (lanes
+         * past kb zero, as its masked loads leave them) */
+        const int64_t s = base + ng;
+        const __m256 wd = _mm256_maskz_permutex2var_ps(km, WD[s], pidx, WD[s + 1]);
+        const uint8_t *b = w + (size_t)k * row_bytes + (size_t)stride * 8 * ng;
+        for (int j = 0; j < nr; j++) {
+            const __m256i dots = _mm256_maskz_permutex2var_epi32(km, D[s][j], pidx, D[s + 1][j]);
+            const __m256 sc = _mm256_mul_ps(wd, _mm256_maskz_loadu_ps(km, dj[j] + 8 * ng));
+            float accm_tail = 0.0f;
+            if (offs)
+                for (int q = 0; q < kb; q++) accm_tail += f16_load(b + (size_t)stride * q + 2) * sj[j][8 * ng + q];
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), sc, acc[j]);
+            float tot, totm;
+            few_hsum2(acc[j], accm[j], &tot, &totm);
+            out[j * os + k] = !offs ? tot : tot + (totm + accm_tail);
+        }
+    }
+}
+
+/* rows weight rows from w (one after the other), packs of R where there are
+ * (vnni_pack_nr), the others one by one (vnni_few) */
+static __attribute__((noinline)) void vnni_few(vc_dtype t, const uint8_t *w, const int8_t *nat, size_t ns,
+                                               const uint8_t *qx, size_t xs, int nr, int64_t n, float *out,
+                                               size_t os);
+static __attribute__((noinline)) void vnni_few_rows(vc_dtype t, const uint8_t *w, int rows, const int8_t *nat,
+                                                    size_t ns, const uint8_t *qx, size_t xs, int nr, int64_t n,
+                                                    float *out, size_t os) {
+    const int R = vc_cpu_qdot_few_pack(t, n);
+    const size_t rb = vc_row_bytes(t, n);
+    int c = 0;
+    if (R > 1)
+        for (; c + R <= rows; c += R) {
+#define PACK_CASE(T, NR) vnni_pack_nr(T, w + (size_t)c * rb, nat, ns, qx, xs, NR, n, R, out + c, os)
+#define PACK_TYPE(T) if (nr == 1) PACK_CASE(T, 1); else PACK_CASE(T, 2); break
+            switch (t) {
+            case VC_Q4_1: PACK_TYPE(VC_Q4_1);
+            case VC_Q4_0: PACK_TYPE(VC_Q4_0);
+            default: PACK_TYPE(VC_Q8_0);
+            }
+#undef PACK_TYPE
+#undef PACK_CASE
+        }
+    for (; c < rows; c++) vnni_few(t, w + (size_t)c * rb, nat, ns, qx, xs, nr, n, out + c, os);
+}
+
+static __attribute__((noinline)) void vnni_few(vc_dtype t, const uint8_t *w, const int8_t *nat, size_t ns,
+                                               const uint8_t *qx, size_t xs, int nr, int64_t n, float *out,
+                                               size_t os) {
 #define FEW_CASE(T, NR) vnni_few_nr(T, w, nat, ns, qx, xs, NR, n, out, os)
 #define FEW_TYPE(T) if (nr == 1) FEW_CASE(T, 1); else FEW_CASE(T, 2); break
     switch (t) {
