@@ -293,6 +293,20 @@ static int chunk_rows(int c0, int pos0, int pos_last, int ng, int R, int *r0, in
     return (c0 + SCORE_CHUNK - 1 < pos_last ? c0 + SCORE_CHUNK - 1 : pos_last) - c0 + 1;
 }
 
+/* the K or V rows (base: kv->k or kv->v) of kv head h at positions
+ * [j, j + n), into L2 (l2) or L1 */
+static inline void prefetch_rows(const vc_kv_cache *kv, const uint8_t *base, int layer, const int32_t *table, int j,
+                                 int n, int h, int l2) {
+    const int bs = kv->block_size;
+    for (int p = j; p < j + n; p++) {
+        const uint8_t *r = base + vc_kv_row_offset(kv, layer, pos_slot(table, bs, p), h);
+        for (size_t o = 0; o < kv->row_bytes; o += 64) {
+            if (l2) _mm_prefetch((const char *)r + o, _MM_HINT_T1);
+            else _mm_prefetch((const char *)r + o, _MM_HINT_T0);
+        }
+    }
+}
+
 /* A tile: tokens [t0, t0 + nt) of one sequence at consecutive positions,
  * sharing one window start (nt = 1 where a sliding window cuts in), x query
  * heads [h0, h0 + ng) of kv head kvh; row r = token r / ng, head r % ng.
@@ -325,6 +339,16 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
     for (int c0 = j0; c0 <= pos_last; c0 += SCORE_CHUNK) {
         int r0, len[TILE_ROWS];
         const int len_max = chunk_rows(c0, pos0, pos_last, ng, R, &r0, len);
+        /* into L2: this chunk's K and V rows on the first chunk, the next
+         * chunk's from then on (a block's rows of one kv head are
+         * contiguous, the blocks far apart: each would start with a wait
+         * on DRAM; SmolLM2 decode at 512 context 165-174 -> see the
+         * commit) */
+        for (int c = c0 == j0 ? c0 : c0 + SCORE_CHUNK; c <= c0 + SCORE_CHUNK && c <= pos_last; c += SCORE_CHUNK) {
+            const int n = pos_last - c + 1 < SCORE_CHUNK ? pos_last - c + 1 : SCORE_CHUNK;
+            prefetch_rows(kv, kv->k, layer, table, c, n, kvh, 1);
+            prefetch_rows(kv, kv->v, layer, table, c, n, kvh, 1);
+        }
         /* scores, 8 positions at a time (the last group padded with the
          * tile's last position) */
         for (int jb = 0; jb < len_max; jb += 8) {
@@ -361,6 +385,21 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
                 const float *p = scores[r] + jb;
                 const __m256 vc = _mm256_set1_ps(jb == 0 ? corr[r] : 1.0f);
                 int i0 = 0;
+                /* 64 dims at once where they fit: 8 independent fma
+                 * chains hide the fma latency (32 dims: 4 chains, half the
+                 * fma throughput); each dim's steps are the same */
+                for (; hd % 64 == 0 && i0 < hd; i0 += 64) {
+                    __m256 av[8];
+                    for (int u = 0; u < 8; u++) {
+                        av[u] = _mm256_loadu_ps(a + i0 + 8 * u);
+                        if (jb == 0) av[u] = _mm256_mul_ps(av[u], vc);
+                    }
+                    for (int j = 0; j < nj; j++) {
+                        const __m256 vp = _mm256_set1_ps(p[j]);
+                        for (int u = 0; u < 8; u++) av[u] = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vf[j] + i0 + 8 * u), av[u]);
+                    }
+                    for (int u = 0; u < 8; u++) _mm256_storeu_ps(a + i0 + 8 * u, av[u]);
+                }
                 for (; hd % 32 == 0 && i0 < hd; i0 += 32) {
                     __m256 a0 = _mm256_loadu_ps(a + i0), a1 = _mm256_loadu_ps(a + i0 + 8);
                     __m256 a2 = _mm256_loadu_ps(a + i0 + 16), a3 = _mm256_loadu_ps(a + i0 + 24);
@@ -431,20 +470,6 @@ static inline void split3_bf16(__m512 x, __m256i t[3]) {
     for (int e = 0; e < 3; e++) {
         t[e] = (__m256i)_mm512_cvtneps_pbh(x);
         x = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(t[e]), 16)));
-    }
-}
-
-/* the K or V rows (base: kv->k or kv->v) of kv head h at positions
- * [j, j + n), into L2 (l2) or L1 */
-static inline void prefetch_rows(const vc_kv_cache *kv, const uint8_t *base, int layer, const int32_t *table, int j,
-                                 int n, int h, int l2) {
-    const int bs = kv->block_size;
-    for (int p = j; p < j + n; p++) {
-        const uint8_t *r = base + vc_kv_row_offset(kv, layer, pos_slot(table, bs, p), h);
-        for (size_t o = 0; o < kv->row_bytes; o += 64) {
-            if (l2) _mm_prefetch((const char *)r + o, _MM_HINT_T1);
-            else _mm_prefetch((const char *)r + o, _MM_HINT_T0);
-        }
     }
 }
 
