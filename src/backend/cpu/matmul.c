@@ -42,6 +42,8 @@ typedef struct matmul_job {
     int use_amx[MAX_MATS];
     float *y[MAX_MATS];
     int64_t first_chunk[MAX_MATS + 1];   /* chunk index where matrix i starts */
+    size_t row_bytes[MAX_MATS];          /* bytes of one weight row of matrix i */
+    int pack[MAX_MATS];                  /* vc_cpu_qdot_few_pack of matrix i */
     int span;                            /* chunks per task (task_span) */
 } matmul_job;
 
@@ -55,7 +57,7 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
                        size_t os) {
     const vc_tensor *w = job->w[i];
     const int64_t n_in = w->ne[0], n_out = w->ne[1];
-    const size_t row_bytes = vc_row_bytes(w->type, n_in);
+    const size_t row_bytes = job->row_bytes[i];
     const uint8_t *wdata = w->data, *qx = job->qx + (size_t)r * job->qx_stride;
     /* few activation rows: the weight rows stream from DRAM, each thread
      * through its run of chunks (task_span); the rows PF_BYTES ahead are
@@ -78,7 +80,7 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
         /* one activation row (or one pair): the 512-bit kernels without
          * the weights' transposition, the same bits (qdot_few.h) */
         const int8_t *nat = job->qnat + (size_t)r * job->nat_stride;
-        const int pack = vc_cpu_qdot_few_pack(w->type, n_in);
+        const int pack = job->pack[i];
         int64_t o = o0;
         while (o < o1) {
             const int step = o1 - o >= pack ? pack : 1;
@@ -117,7 +119,7 @@ static void qdot_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1, int
 static void matmul_chunk(const matmul_job *job, int i, int64_t o0, int64_t o1) {
     const vc_tensor *w = job->w[i];
     const int64_t n_in = w->ne[0], n_out = w->ne[1];
-    const size_t row_bytes = vc_row_bytes(w->type, n_in);
+    const size_t row_bytes = job->row_bytes[i];
     const uint8_t *wdata = w->data;
     float *y = job->y[i];
     if (job->use_q[i] && job->pairs) {
@@ -286,6 +288,8 @@ static void matmul_n(int n_mats, const vc_tensor *const *w, const float *x, int 
     job.first_chunk[0] = 0;
     for (int i = 0; i < n_mats; i++) {
         job.first_chunk[i + 1] = job.first_chunk[i] + (w[i]->ne[1] + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
+        job.row_bytes[i] = vc_row_bytes(w[i]->type, n_in);
+        job.pack[i] = vc_cpu_qdot_few_pack(w[i]->type, n_in);
         work += (int64_t)n_rows * w[i]->ne[1] * w[i]->ne[0];
         job.use_q[i] = act != VC_ACT_FLOAT && vc_cpu_qdot_supported(job.k, w[i]->type, n_in);
         /* Q8_0, Q5_0, Q5_1 weights get value + residual pairs: with one

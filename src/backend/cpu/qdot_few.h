@@ -508,7 +508,8 @@ static __attribute__((noinline)) void vnni_few_rows(vc_dtype t, const uint8_t *w
                                                     size_t ns, const uint8_t *qx, size_t xs, int nr, int64_t n,
                                                     float *out, size_t os) {
     const int R = vc_cpu_qdot_few_pack(t, n);
-    const size_t rb = vc_row_bytes(t, n);
+    const size_t rb = R > 1 ? (size_t)(t == VC_Q4_1 ? 20 : t == VC_Q4_0 ? 18 : 34) * (size_t)(n / 32)
+                            : vc_row_bytes(t, n);
     int c = 0;
     if (R > 1)
         for (; c + R <= rows; c += R) {
