@@ -63,6 +63,7 @@ static inline __m256i QK(nibbles32)(const uint8_t *qs) {
 static inline __attribute__((always_inline)) void QK(seg_scales)(
     const float *wd, const float *wm, const uint8_t *qx, size_t xs, int nr, int64_t n, int64_t b0,
     int nb, float sc[][SEG], __m256 *accm, float *accm_tail) {
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < nr; j++) {
         const float *dj = qrow_d(qx + j * xs, n) + b0, *sj = qrow_s(qx + j * xs, n) + b0;
         int k = 0;
@@ -164,6 +165,7 @@ static inline void QK(q4k_group)(const uint8_t *qs, __m256i v[8]) {
         float accm_tail[QGROUP];                                                                  \
         float sc[QGROUP][SEG] __attribute__((aligned(32)));                                       \
         (void)wmv;                                                                                \
+        _Pragma("GCC unroll 8")                                                                   \
         for (int j = 0; j < nr; j++) {                                                            \
             acc[j] = accm[j] = _mm256_setzero_ps();                                               \
             accm_tail[j] = 0.0f;                                                                  \
@@ -179,6 +181,7 @@ static inline void QK(q4k_group)(const uint8_t *qs, __m256i v[8]) {
                 for (int i = kb; i < 8; i++) v[i] = _mm256_setzero_si256();                       \
                 const int64_t g = (b0 + k8) / 8;                                                  \
                 if (kb < 8) { /* the row's last group, in natural order */                        \
+                    _Pragma("GCC unroll 8")                                                       \
                     for (int j = 0; j < nr; j++) {                                                \
                         const uint8_t *a = qx + j * xs + 256 * g;                                 \
                         __m256i p[8];                                                             \
@@ -198,6 +201,7 @@ static inline void QK(q4k_group)(const uint8_t *qs, __m256i v[8]) {
                 if (SIGNED) {                                                                     \
                     __m256i va[8];                                                                \
                     for (int i = 0; i < 8; i++) va[i] = _mm256_sign_epi8(v[i], v[i]);             \
+                    _Pragma("GCC unroll 8")                                                       \
                     for (int j = 0; j < nr; j++) {                                                \
                         const uint8_t *a = qx + j * xs + 256 * g;                                 \
                         __m256i p[2] = { _mm256_setzero_si256(), _mm256_setzero_si256() };        \
@@ -208,6 +212,7 @@ static inline void QK(q4k_group)(const uint8_t *qs, __m256i v[8]) {
                                                  _mm256_load_ps(sc[j] + k8), acc[j]);             \
                     }                                                                             \
                 } else {                                                                          \
+                    _Pragma("GCC unroll 8")                                                       \
                     for (int j = 0; j < nr; j++) {                                                \
                         const uint8_t *a = qx + j * xs + 256 * g;                                 \
                         __m256i p[2] = { _mm256_setzero_si256(), _mm256_setzero_si256() };        \
@@ -222,6 +227,7 @@ static inline void QK(q4k_group)(const uint8_t *qs, __m256i v[8]) {
         float tot[QGROUP], totm[QGROUP];                                                          \
         QK(hsum_rows)(acc, nr, tot);                                                              \
         if (WM_USED) QK(hsum_rows)(accm, nr, totm);                                               \
+        _Pragma("GCC unroll 8")                                                                   \
         for (int j = 0; j < nr; j++)                                                              \
             out[j * os] = WM_USED ? tot[j] SIGN (totm[j] + accm_tail[j]) : tot[j];                \
     }
@@ -278,6 +284,7 @@ KERNEL QK(q6_k)(const uint8_t *w, const float *wd, const float *wmv, const uint8
     float accm_tail[QGROUP];
     float sc[QGROUP][SEG] __attribute__((aligned(32)));
     (void)wmv;
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < nr; j++) {
         acc[j] = accm[j] = _mm256_setzero_ps();
         accm_tail[j] = 0.0f;
@@ -293,6 +300,7 @@ KERNEL QK(q6_k)(const uint8_t *w, const float *wd, const float *wmv, const uint8
             __m256i va[8];
             for (int i = 0; i < 8; i++) va[i] = _mm256_sign_epi8(v[i], v[i]);
             const int64_t g = (b0 + k8) / 8;
+            _Pragma("GCC unroll 8")
             for (int j = 0; j < nr; j++) {
                 const uint8_t *a = qx + j * xs + 256 * g;
                 __m256i p[2] = { _mm256_setzero_si256(), _mm256_setzero_si256() };
@@ -308,6 +316,7 @@ KERNEL QK(q6_k)(const uint8_t *w, const float *wd, const float *wmv, const uint8
     }
     float tot[QGROUP];
     QK(hsum_rows)(acc, nr, tot);
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < nr; j++) out[j * os] = tot[j];
 }
 
@@ -353,6 +362,7 @@ KERNEL QK(ksum)(vc_dtype t, const uint8_t *w, const uint8_t *qx, size_t xs, int 
             mp[j] = _mm256_setzero_ps();
             da[j] = 0.0f;
         }
+        _Pragma("GCC unroll 8")
         for (int j = 0; j < nr; j++) {
             const uint8_t *a = qx + j * xs + 256 * g;
             da[j] = qrow_d(qx + j * xs, n)[8 * g];
@@ -390,6 +400,7 @@ KERNEL QK(ksum)(vc_dtype t, const uint8_t *w, const uint8_t *qx, size_t xs, int 
     }
     float o[8] __attribute__((aligned(32)));
     _mm256_store_ps(o, _mm256_sub_ps(acc, accm));
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < nr; j++) out[j * os] = o[j];
 }
 
