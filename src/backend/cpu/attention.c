@@ -141,22 +141,104 @@ static inline float kdot(vc_dtype dtype, const uint8_t *k, const float *q, int n
 }
 
 #ifdef VC_ATT_AVX2
-/* out[p] = q . k[p] for 8 float rows k[p] (head_dim n, n % 8 == 0): one
- * 8-lane accumulator per row over the dims in order, then the 8 horizontal
- * sums together (pairwise within each row: ((0+1)+(2+3)) + ((4+5)+(6+7))) */
-static void kdot8(const float *const *k, const float *q, int n, float *out) {
-    __m256 s[8];
-    for (int p = 0; p < 8; p++) s[p] = _mm256_setzero_ps();
-    for (int i = 0; i < n; i += 8) {
-        const __m256 qv = _mm256_loadu_ps(q + i);
-        for (int p = 0; p < 8; p++) s[p] = _mm256_fmadd_ps(_mm256_loadu_ps(k[p] + i), qv, s[p]);
-    }
+/* out[p] = the sum of the 8 lanes of s[p] for 8 rows at once, pairwise
+ * within each row: ((0+1)+(2+3)) + ((4+5)+(6+7)) */
+static inline void hsum8x8(const __m256 s[8], float *out) {
     const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
     const __m256 t2 = _mm256_hadd_ps(s[4], s[5]), t3 = _mm256_hadd_ps(s[6], s[7]);
     const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
     _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
                                         _mm256_permute2f128_ps(u0, u1, 0x31)));
 }
+
+enum { RB = 3 }; /* query rows per register block: 3 x 8 accumulators */
+
+/* s[b][p] = q[b] . k[p] for NB <= RB rows q[b] and 8 K rows src[p] in the
+ * KV dtype (head_dim n, n % 8 == 0). Per row and position one 8-lane
+ * accumulator over the dims in order (fma(k, q, s)), then hsum8x8: each
+ * row's operations are those it would have alone. Each K value is loaded
+ * and converted once for the NB rows (before: the 8 rows converted into a
+ * buffer, then read back per row: loads, not fmas, bounded the loop). */
+static inline __attribute__((always_inline)) void kdot_block_t(vc_dtype dtype, const uint8_t *const *src,
+                                                               const float *const *q, int NB, int n,
+                                                               float s[RB][8]) {
+    __m256 a[RB][8];
+    for (int b = 0; b < NB; b++)
+        for (int p = 0; p < 8; p++) a[b][p] = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+        __m256 qv[RB];
+        for (int b = 0; b < NB; b++) qv[b] = _mm256_loadu_ps(q[b] + i);
+        for (int p = 0; p < 8; p++) {
+            const __m256 kv = load8_kv(dtype, src[p], i);
+            for (int b = 0; b < NB; b++) a[b][p] = _mm256_fmadd_ps(kv, qv[b], a[b][p]);
+        }
+    }
+    for (int b = 0; b < NB; b++) hsum8x8(a[b], s[b]);
+}
+
+/* for NB <= RB rows b: acc[b][i] (times corr[b] first, unless corr is
+ * NULL) += p[b][j] * v_j[i] for j < nj in order, V rows src[j] in the KV
+ * dtype (head_dim n, n % 8 == 0); 64 dims at a time (8 independent fma
+ * chains per row), each V value loaded and converted once for the rows;
+ * each element's steps are the same whatever the blocking */
+static inline __attribute__((always_inline)) void pv_block_t(vc_dtype dtype, const uint8_t *const *src, int nj,
+                                                             const float *const *p, float *const *acc,
+                                                             const float *corr, int NB, int n) {
+    int i0 = 0;
+    for (; i0 + 64 <= n; i0 += 64) {
+        __m256 a[RB][8];
+        for (int b = 0; b < NB; b++)
+            for (int u = 0; u < 8; u++) {
+                a[b][u] = _mm256_loadu_ps(acc[b] + i0 + 8 * u);
+                if (corr) a[b][u] = _mm256_mul_ps(a[b][u], _mm256_set1_ps(corr[b]));
+            }
+        for (int j = 0; j < nj; j++) {
+            __m256 vp[RB];
+            for (int b = 0; b < NB; b++) vp[b] = _mm256_set1_ps(p[b][j]);
+            for (int u = 0; u < 8; u++) {
+                const __m256 v = load8_kv(dtype, src[j], i0 + 8 * u);
+                for (int b = 0; b < NB; b++) a[b][u] = _mm256_fmadd_ps(vp[b], v, a[b][u]);
+            }
+        }
+        for (int b = 0; b < NB; b++)
+            for (int u = 0; u < 8; u++) _mm256_storeu_ps(acc[b] + i0 + 8 * u, a[b][u]);
+    }
+    for (; i0 < n; i0 += 8) {
+        __m256 a[RB];
+        for (int b = 0; b < NB; b++) {
+            a[b] = _mm256_loadu_ps(acc[b] + i0);
+            if (corr) a[b] = _mm256_mul_ps(a[b], _mm256_set1_ps(corr[b]));
+        }
+        for (int j = 0; j < nj; j++) {
+            const __m256 v = load8_kv(dtype, src[j], i0);
+            for (int b = 0; b < NB; b++) a[b] = _mm256_fmadd_ps(_mm256_set1_ps(p[b][j]), v, a[b]);
+        }
+        for (int b = 0; b < NB; b++) _mm256_storeu_ps(acc[b] + i0, a[b]);
+    }
+}
+
+/* the two with the dtype and the row count as constants */
+#define KV_DISPATCH(dtype, nb, CALL)                                           \
+    switch ((dtype) * 4 + (nb)) {                                              \
+    case VC_F32 * 4 + 1: { const vc_dtype dt_ = VC_F32; const int nb_ = 1; CALL; } break; \
+    case VC_F32 * 4 + 2: { const vc_dtype dt_ = VC_F32; const int nb_ = 2; CALL; } break; \
+    case VC_F32 * 4 + 3: { const vc_dtype dt_ = VC_F32; const int nb_ = 3; CALL; } break; \
+    case VC_F16 * 4 + 1: { const vc_dtype dt_ = VC_F16; const int nb_ = 1; CALL; } break; \
+    case VC_F16 * 4 + 2: { const vc_dtype dt_ = VC_F16; const int nb_ = 2; CALL; } break; \
+    case VC_F16 * 4 + 3: { const vc_dtype dt_ = VC_F16; const int nb_ = 3; CALL; } break; \
+    case VC_BF16 * 4 + 1: { const vc_dtype dt_ = VC_BF16; const int nb_ = 1; CALL; } break; \
+    case VC_BF16 * 4 + 2: { const vc_dtype dt_ = VC_BF16; const int nb_ = 2; CALL; } break; \
+    default: { const vc_dtype dt_ = VC_BF16; const int nb_ = 3; CALL; } break; \
+    }
+static void kdot_block(vc_dtype dtype, const uint8_t *const *src, const float *const *q, int nb, int n,
+                       float s[RB][8]) {
+    KV_DISPATCH(dtype, nb, kdot_block_t(dt_, src, q, nb_, n, s))
+}
+static void pv_block(vc_dtype dtype, const uint8_t *const *src, int nj, const float *const *p, float *const *acc,
+                     const float *corr, int nb, int n) {
+    KV_DISPATCH(dtype, nb, pv_block_t(dt_, src, nj, p, acc, corr, nb_, n))
+}
+#undef KV_DISPATCH
 
 /* One row's online-softmax step over its next n scores s (room for
  * SCORE_CHUNK): the running max *m and sum *l move on, s becomes
@@ -179,19 +261,6 @@ static float softmax_step(float *s, int n, float *m, float *l) {
     return corr;
 }
 
-/* dst[p] = the n K or V rows src[p] as floats: F32 rows in place, F16 /
- * BF16 rows converted (exactly) into buf ([n][hd]) */
-static void rows_f32(vc_dtype dtype, const uint8_t *const *src, int n, int hd, float *buf, const float **dst) {
-    for (int p = 0; p < n; p++) {
-        if (dtype == VC_F32) {
-            dst[p] = (const float *)(const void *)src[p];
-            continue;
-        }
-        float *d = buf + (size_t)p * hd;
-        for (int i = 0; i < hd; i += 8) _mm256_storeu_ps(d + i, load8_kv(dtype, src[p], i));
-        dst[p] = d;
-    }
-}
 #endif
 
 typedef struct att_job {
@@ -310,12 +379,13 @@ static inline void prefetch_rows(const vc_kv_cache *kv, const uint8_t *base, int
 /* A tile: tokens [t0, t0 + nt) of one sequence at consecutive positions,
  * sharing one window start (nt = 1 where a sliding window cuts in), x query
  * heads [h0, h0 + ng) of kv head kvh; row r = token r / ng, head r % ng.
- * Each 8 K or V positions are loaded (and converted to floats) once for all
- * the rows. Every row goes through exactly the operations it would alone,
+ * Each 8 K or V positions are loaded (and converted to floats) once per
+ * block of up to RB rows (kdot_block, pv_block: the rows' accumulators in
+ * registers). Every row goes through exactly the operations it would alone,
  * in the same order: its chunks of SCORE_CHUNK positions from the window
- * start, the scores 8 positions at a time (kdot8; the positions past the
- * row's own end are computed on other positions and dropped), the online
- * softmax, then acc * corr and one fma per position in order. */
+ * start, the scores 8 positions at a time (the positions past the row's own
+ * end are computed on other positions and dropped), the online softmax,
+ * then acc * corr and one fma per position in order. */
 static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int ng) {
     const vc_kv_cache *kv = J->kv;
     const int layer = J->layer, n_heads = J->n_heads;
@@ -328,7 +398,6 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
     float acc[TILE_FLOATS];                  /* [R][hd] */
     float scores[TILE_ROWS][SCORE_CHUNK];
     float m[TILE_ROWS], l[TILE_ROWS], corr[TILE_ROWS];
-    float buf[8 * MAX_HEAD_DIM];             /* 8 converted K or V rows */
     const float *qr[TILE_ROWS];
     for (int r = 0; r < R; r++) {
         memset(acc + (size_t)r * hd, 0, (size_t)hd * sizeof(float));
@@ -350,84 +419,46 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
             prefetch_rows(kv, kv->v, layer, table, c, n, kvh, 1);
         }
         /* scores, 8 positions at a time (the last group padded with the
-         * tile's last position) */
+         * tile's last position), by blocks of up to RB rows of one token
+         * (the same length) */
         for (int jb = 0; jb < len_max; jb += 8) {
             const uint8_t *src[8];
-            const float *kf[8];
             for (int p = 0; p < 8; p++) {
                 const int j = c0 + (jb + p < len_max ? jb + p : len_max - 1);
                 src[p] = vc_kv_k_row(kv, layer, pos_slot(table, bs, j), kvh);
             }
-            rows_f32(kv->dtype, src, 8, hd, buf, kf);
-            for (int r = r0; r < R; r++) {
+            for (int r = r0, nb; r < R; r += nb) {
+                nb = 1;
+                while (nb < RB && r + nb < R && (r + nb) / ng == r / ng) nb++;
                 if (jb >= len[r]) continue;
-                float s8[8];
-                kdot8(kf, qr[r], hd, s8);
-                for (int u = 0; u < 8 && jb + u < len[r]; u++) scores[r][jb + u] = s8[u] * scale;
+                float s8[RB][8];
+                kdot_block(kv->dtype, src, qr + r, nb, hd, s8);
+                for (int b = 0; b < nb; b++)
+                    for (int u = 0; u < 8 && jb + u < len[r]; u++) scores[r + b][jb + u] = s8[b][u] * scale;
             }
         }
         for (int r = r0; r < R; r++) corr[r] = softmax_step(scores[r], len[r], &m[r], &l[r]);
-        /* acc = acc * corr, then + p_j v_j in order, 8 positions at a time
-         * (acc in registers, 4 or 1 vectors of 8 dims, within a group) */
+        /* acc = acc * corr, then + p_j v_j in order, 8 positions at a time,
+         * by the same blocks of rows (pv_block) */
         for (int jb = 0; jb < len_max; jb += 8) {
             const int n8 = len_max - jb < 8 ? len_max - jb : 8;
             const uint8_t *src[8];
-            const float *vf[8];
             for (int p = 0; p < n8; p++) {
                 const int j = c0 + jb + p;
                 src[p] = vc_kv_v_row(kv, layer, pos_slot(table, bs, j), kvh);
             }
-            rows_f32(kv->dtype, src, n8, hd, buf, vf);
-            for (int r = r0; r < R; r++) {
+            for (int r = r0, nb; r < R; r += nb) {
+                nb = 1;
+                while (nb < RB && r + nb < R && (r + nb) / ng == r / ng) nb++;
                 if (jb >= len[r]) continue;
                 const int nj = len[r] - jb < 8 ? len[r] - jb : 8;
-                float *a = acc + (size_t)r * hd;
-                const float *p = scores[r] + jb;
-                const __m256 vc = _mm256_set1_ps(jb == 0 ? corr[r] : 1.0f);
-                int i0 = 0;
-                /* 64 dims at once where they fit: 8 independent fma
-                 * chains hide the fma latency (32 dims: 4 chains, half the
-                 * fma throughput); each dim's steps are the same */
-                for (; hd % 64 == 0 && i0 < hd; i0 += 64) {
-                    __m256 av[8];
-                    for (int u = 0; u < 8; u++) {
-                        av[u] = _mm256_loadu_ps(a + i0 + 8 * u);
-                        if (jb == 0) av[u] = _mm256_mul_ps(av[u], vc);
-                    }
-                    for (int j = 0; j < nj; j++) {
-                        const __m256 vp = _mm256_set1_ps(p[j]);
-                        for (int u = 0; u < 8; u++) av[u] = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vf[j] + i0 + 8 * u), av[u]);
-                    }
-                    for (int u = 0; u < 8; u++) _mm256_storeu_ps(a + i0 + 8 * u, av[u]);
+                const float *pr[RB];
+                float *ar[RB];
+                for (int b = 0; b < nb; b++) {
+                    pr[b] = scores[r + b] + jb;
+                    ar[b] = acc + (size_t)(r + b) * hd;
                 }
-                for (; hd % 32 == 0 && i0 < hd; i0 += 32) {
-                    __m256 a0 = _mm256_loadu_ps(a + i0), a1 = _mm256_loadu_ps(a + i0 + 8);
-                    __m256 a2 = _mm256_loadu_ps(a + i0 + 16), a3 = _mm256_loadu_ps(a + i0 + 24);
-                    if (jb == 0) {
-                        a0 = _mm256_mul_ps(a0, vc);
-                        a1 = _mm256_mul_ps(a1, vc);
-                        a2 = _mm256_mul_ps(a2, vc);
-                        a3 = _mm256_mul_ps(a3, vc);
-                    }
-                    for (int j = 0; j < nj; j++) {
-                        const __m256 vp = _mm256_set1_ps(p[j]);
-                        a0 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vf[j] + i0), a0);
-                        a1 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vf[j] + i0 + 8), a1);
-                        a2 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vf[j] + i0 + 16), a2);
-                        a3 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vf[j] + i0 + 24), a3);
-                    }
-                    _mm256_storeu_ps(a + i0, a0);
-                    _mm256_storeu_ps(a + i0 + 8, a1);
-                    _mm256_storeu_ps(a + i0 + 16, a2);
-                    _mm256_storeu_ps(a + i0 + 24, a3);
-                }
-                for (; i0 < hd; i0 += 8) {
-                    __m256 a0 = _mm256_loadu_ps(a + i0);
-                    if (jb == 0) a0 = _mm256_mul_ps(a0, vc);
-                    for (int j = 0; j < nj; j++)
-                        a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(vf[j] + i0), a0);
-                    _mm256_storeu_ps(a + i0, a0);
-                }
+                pv_block(kv->dtype, src, nj, pr, ar, jb == 0 ? corr + r : NULL, nb, hd);
             }
         }
     }
