@@ -346,8 +346,7 @@ static void check_qdot_few(vc_dtype t, int64_t n, vc_q8_rule rule) {
         for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + (r * 5 + i) % 11);
         vc_cpu_quantize_row_q8_rule(x, n, rule, qx + r * qb, nat + r * nb);
     }
-    const int has = !(rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) &&
-                    (t == VC_Q8_0 || t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q4_K || t == VC_Q6_K);
+    const int has = t == VC_Q8_0 || t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q4_K || t == VC_Q6_K;
     /* weight rows one by one, and runs of them (packs where the type has
      * them, vc_cpu_qdot_few_pack: from row 0, from an odd row, with rows
      * left over) */

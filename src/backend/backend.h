@@ -123,9 +123,10 @@ void vc_cpu_qdot_rows(vc_kernels k, vc_dtype t, const void *w_row, const void *q
  * weight rows one after the other from w_rows: out[j * out_stride + c] for
  * weight row c. Kernels for decode that take the weight bytes in the
  * activations' layout by gathers or permutes instead of transposing them
- * (qdot_few.h; Q4_0, Q4_1, Q8_0, Q4_K, Q6_K), bitwise vc_cpu_qdot_rows.
- * Returns 0, having done nothing, where there is none (level below avx512,
- * the type, VC_Q8_RULE_K against a K-quant). vc_cpu_qdot_few_pack: how many
+ * (qdot_few.h; Q4_0, Q4_1, Q8_0, Q4_K, Q6_K; VC_Q8_RULE_K rows against
+ * Q4_K / Q6_K too), bitwise vc_cpu_qdot_rows. Returns 0, having done
+ * nothing, where there is none (level below avx512, the type).
+ * vc_cpu_qdot_few_pack: how many
  * rows the kernel takes at once for rows of n values of type t (Q4_0 / Q4_1 /
  * Q8_0 rows whose n / 32 blocks are no whole number of groups of 8: rows
  * that together are; 1 otherwise); calls with a multiple of it go fastest. */

@@ -322,8 +322,15 @@ int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_rows, int rows, cons
                     const void *qx, size_t qx_stride, vc_q8_rule rule, int nr, int64_t n, float *out,
                     size_t out_stride) {
     if (k < VC_KERNELS_AVX512 || nr < 1 || nr > VC_QDOT_FEW_ROWS || !vnni_few_supported(t) ||
-        (rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) || n > 32 * VC_QDOT_MAX_BLOCKS)
+        n > 32 * VC_QDOT_MAX_BLOCKS)
         return 0;
+    if (rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) {
+        const size_t rb = vc_row_bytes(t, n);
+        for (int c = 0; c < rows; c++)
+            vnni_few_ksum(t, (const uint8_t *)w_rows + (size_t)c * rb, qx, qx_stride, nr, n, (float *)out + c,
+                          out_stride);
+        return 1;
+    }
     if (rows == 1) vnni_few(t, w_rows, nat, nat_stride, qx, qx_stride, nr, n, out, out_stride);
     else vnni_few_rows(t, w_rows, rows, nat, nat_stride, qx, qx_stride, nr, n, out, out_stride);
     return 1;

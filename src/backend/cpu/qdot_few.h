@@ -499,6 +499,94 @@ static inline __attribute__((always_inline)) void vnni_pack_nr(vc_dtype t, const
     }
 }
 
+/* VC_Q8_RULE_K rows (llama.cpp's Q8_K, --act8) against Q4_K / Q6_K, nr <=
+ * FEW_ROWS rows: ksum's value bitwise. Per super-block the weights as
+ * few_q4k8 / few_q6k8 leave them (no transposition), the block dots exact
+ * in 8 lanes, then the same integers ksum forms (I = sum of the blocks'
+ * dots times their integer scales; M = sum of mins times the blocks'
+ * integer activation sums) and its two float steps per super-block and row:
+ * acc = fma(I, d * d_a, acc), accm = fma(M, dmin * d_a, accm); out = acc - accm */
+static inline int32_t few_hsum_epi32(__m256i v) {
+    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+static inline float few_fma1(float a, float b, float c) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+static inline __attribute__((always_inline)) void vnni_few_ksum_nr(vc_dtype t, const uint8_t *w, const uint8_t *qx,
+                                                                   size_t xs, int nr, int64_t n, float *out,
+                                                                   size_t os) {
+    float acc[FEW_ROWS], accm[FEW_ROWS];
+    for (int j = 0; j < nr; j++) acc[j] = accm[j] = 0.0f;
+    for (int64_t g = 0; g < n / 256; g++) {
+        int32_t I[FEW_ROWS], M[FEW_ROWS];
+        float dw, dmw = 0.0f;
+        if (t == VC_Q4_K) {
+            const uint8_t *sb = w + 144 * g;
+            uint64_t scb, mnb;
+            q4k_scales(sb, &scb, &mnb);
+            const __m256i sc = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)scb));
+            const __m256i mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mnb));
+            dw = f16_load(sb);
+            dmw = f16_load(sb + 2);
+            __m512i wv[4];
+            few_q4k8(sb, wv);
+            for (int j = 0; j < nr; j++) {
+                const uint8_t *a = qx + j * xs;
+                I[j] = few_hsum_epi32(_mm256_mullo_epi32(few_dot4(wv, (const int8_t *)a + 256 * g), sc));
+                /* s: the blocks' integer sums of q, as floats (exact) */
+                const __m256i si = _mm256_cvtps_epi32(_mm256_loadu_ps(qrow_s(a, n) + 8 * g));
+                M[j] = few_hsum_epi32(_mm256_mullo_epi32(mins, si));
+            }
+        } else { /* Q6_K: the exact half-block dots times the 16-value scales */
+            const uint8_t *wb = w + 210 * g;
+            dw = f16_load(wb + 208);
+            const __m128i s16 = _mm_loadu_si128((const __m128i *)(const void *)(wb + 192));
+            const __m256i s_first = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
+            const __m256i s_second = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
+            __m512i wv[4], wa[4];
+            __mmask64 neg[4];
+            few_q6k8(wb, wv);
+            for (int i = 0; i < 4; i++) {
+                wa[i] = _mm512_abs_epi8(wv[i]);
+                neg[i] = _mm512_movepi8_mask(wv[i]);
+            }
+            for (int j = 0; j < nr; j++) {
+                const int8_t *a = (const int8_t *)(qx + j * xs) + 256 * g;
+                __m512i p[4];
+                for (int i = 0; i < 4; i++) {
+                    const __m512i ai = _mm512_loadu_si512(a + 64 * i);
+                    p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[i],
+                                               _mm512_mask_sub_epi8(ai, neg[i], _mm512_setzero_si512(), ai));
+                }
+                const __m512i f = _mm512_add_epi32(p[0], p[1]), sd = _mm512_add_epi32(p[2], p[3]);
+                const __m256i f8 = _mm256_add_epi32(_mm512_castsi512_si256(f), _mm512_extracti64x4_epi64(f, 1));
+                const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sd), _mm512_extracti64x4_epi64(sd, 1));
+                I[j] = few_hsum_epi32(_mm256_add_epi32(_mm256_mullo_epi32(f8, s_first), _mm256_mullo_epi32(s8, s_second)));
+                M[j] = 0;
+            }
+        }
+        for (int j = 0; j < nr; j++) {
+            const float da = qrow_d(qx + j * xs, n)[8 * g];
+            acc[j] = few_fma1((float)I[j], dw * da, acc[j]);
+            if (t == VC_Q4_K) accm[j] = few_fma1((float)M[j], dmw * da, accm[j]);
+        }
+    }
+    for (int j = 0; j < nr; j++) out[j * os] = acc[j] - accm[j];
+}
+
+static void vnni_few_ksum(vc_dtype t, const uint8_t *w, const uint8_t *qx, size_t xs, int nr, int64_t n, float *out,
+                          size_t os) {
+    if (t == VC_Q4_K) {
+        if (nr == 1) vnni_few_ksum_nr(VC_Q4_K, w, qx, xs, 1, n, out, os);
+        else vnni_few_ksum_nr(VC_Q4_K, w, qx, xs, 2, n, out, os);
+    } else {
+        if (nr == 1) vnni_few_ksum_nr(VC_Q6_K, w, qx, xs, 1, n, out, os);
+        else vnni_few_ksum_nr(VC_Q6_K, w, qx, xs, 2, n, out, os);
+    }
+}
+
 /* rows weight rows from w (one after the other), packs of R where there are
  * (vnni_pack_nr), the others one by one (vnni_few) */
 static __attribute__((noinline)) void vnni_few(vc_dtype t, const uint8_t *w, const int8_t *nat, size_t ns,
