@@ -411,8 +411,7 @@ static void attend_tile(const att_job *J, int t0, int nt, int kvh, int h0, int n
         /* into L2: this chunk's K and V rows on the first chunk, the next
          * chunk's from then on (a block's rows of one kv head are
          * contiguous, the blocks far apart: each would start with a wait
-         * on DRAM; SmolLM2 decode at 512 context 165-174 -> see the
-         * commit) */
+         * on DRAM) */
         for (int c = c0 == j0 ? c0 : c0 + SCORE_CHUNK; c <= c0 + SCORE_CHUNK && c <= pos_last; c += SCORE_CHUNK) {
             const int n = pos_last - c + 1 < SCORE_CHUNK ? pos_last - c + 1 : SCORE_CHUNK;
             prefetch_rows(kv, kv->k, layer, table, c, n, kvh, 1);

@@ -44,10 +44,10 @@ static inline int qnat_pack(int64_t n) {
 }
 static inline int64_t qnat_stream_groups(int64_t n) { return qnat_pack(n) * (n / 32) / 8 - (n / 32) / 8; }
 size_t vc_cpu_qnat_bytes(int64_t n) { return qnat_tail(n) + 256 * (size_t)qnat_stream_groups(n); }
+enum { PACK_GROUPS = 64 }; /* stream groups per pack at most (qdot_few.h's stack arrays) */
 int vc_cpu_qdot_few_pack(vc_dtype t, int64_t n) {
-    /* up to 64 stream groups a pack (qdot_few.h's PACK_GROUPS) */
     const int R = qnat_pack(n);
-    return (t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0) && R * (n / 32) <= 8 * 64 ? R : 1;
+    return (t == VC_Q4_0 || t == VC_Q4_1 || t == VC_Q8_0) && R * (n / 32) <= 8 * PACK_GROUPS ? R : 1;
 }
 
 /* the stream groups of nat from its values in order */
@@ -325,7 +325,7 @@ int vc_cpu_qdot_few(vc_kernels k, vc_dtype t, const void *w_rows, int rows, cons
         n > 32 * VC_QDOT_MAX_BLOCKS)
         return 0;
     if (rule == VC_Q8_RULE_K && (t == VC_Q4_K || t == VC_Q6_K)) {
-        const size_t rb = vc_row_bytes(t, n);
+        const size_t rb = rows > 1 ? vc_row_bytes(t, n) : 0; /* matmul passes one row (pack 1) */
         for (int c = 0; c < rows; c++)
             vnni_few_ksum(t, (const uint8_t *)w_rows + (size_t)c * rb, qx, qx_stride, nr, n, (float *)out + c,
                           out_stride);

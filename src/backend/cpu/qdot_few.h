@@ -256,6 +256,67 @@ static inline __m256i few_dot4(const __m512i wv[4], const int8_t *a) {
     return _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
 }
 
+/* dots[j] = the exact dots of a whole group's 8 blocks at b (Q4_1 /
+ * Q4_0 / Q8_0) with the 256 interleaved activation bytes a[j]; *wd / *wm
+ * the blocks' weight scales / offsets (Q4_1; 0 otherwise) */
+static inline __attribute__((always_inline)) void few_group_dots(vc_dtype t, const uint8_t *b, int stride,
+                                                                 const int8_t *const *a, int nr, __m256i *dots,
+                                                                 __m256 *wd, __m256 *wm) {
+    if (t == VC_Q4_1) {
+        __m256i dm;
+        __m512i wv[4];
+        few_q41_8(b, 8, &dm, wv);
+        *wd = vnni_f16_lanes(dm, 0);
+        *wm = vnni_f16_lanes(dm, 1);
+        for (int j = 0; j < nr; j++) dots[j] = few_dot4(wv, a[j]);
+        return;
+    }
+    *wd = few_scales8(b, stride);
+    *wm = _mm256_setzero_ps();
+    __m256i wv[8], wa[8]; /* signed weights: |w|, the activations take w's sign */
+    few_blocks8(t, b, wv);
+    for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
+    for (int j = 0; j < nr; j++) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int i = 0; i < 8; i += 2) {
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[j] + 32 * i));
+            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[j] + 32 * i + 32));
+            s0 = _mm256_dpbusd_epi32(s0, wa[i], _mm256_sign_epi8(a0, wv[i]));
+            s1 = _mm256_dpbusd_epi32(s1, wa[i + 1], _mm256_sign_epi8(a1, wv[i + 1]));
+        }
+        dots[j] = _mm256_add_epi32(s0, s1);
+    }
+}
+
+/* dots[j] = the exact integer dots of Q6_K super-block wb's 8 blocks with
+ * a[j]: s_first * (a block's first 16 products) + s_second * (its last 16),
+ * vectors 0-3 and 4-7 */
+static inline __attribute__((always_inline)) void few_q6k_dots(const uint8_t *wb, const int8_t *const *a, int nr,
+                                                               __m256i *dots) {
+    const __m128i s16 = _mm_loadu_si128((const __m128i *)(const void *)(wb + 192));
+    const __m256i s_first = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
+    const __m256i s_second = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
+    __m512i wv[4], wa[4];
+    __mmask64 neg[4];
+    few_q6k8(wb, wv);
+    for (int i = 0; i < 4; i++) {
+        wa[i] = _mm512_abs_epi8(wv[i]);
+        neg[i] = _mm512_movepi8_mask(wv[i]);
+    }
+    for (int j = 0; j < nr; j++) {
+        __m512i p[4];
+        for (int i = 0; i < 4; i++) {
+            const __m512i ai = _mm512_loadu_si512(a[j] + 64 * i);
+            p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[i],
+                                       _mm512_mask_sub_epi8(ai, neg[i], _mm512_setzero_si512(), ai));
+        }
+        const __m512i f = _mm512_add_epi32(p[0], p[1]), sd = _mm512_add_epi32(p[2], p[3]);
+        const __m256i f8 = _mm256_add_epi32(_mm512_castsi512_si256(f), _mm512_extracti64x4_epi64(f, 1));
+        const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sd), _mm512_extracti64x4_epi64(sd, 1));
+        dots[j] = _mm256_add_epi32(_mm256_mullo_epi32(f8, s_first), _mm256_mullo_epi32(s8, s_second));
+    }
+}
+
 /* out[j * os] for j < nr <= FEW_ROWS: vnni_rows' value (VC_Q8_RULE_F32 or
  * _F16 rows), bitwise. Whole groups of 8 blocks: the weight bytes come in
  * the interleaved layout (few_blocks8, few_q4k8, few_q6k8), so vpdpbusd leaves each
@@ -296,57 +357,15 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
             __m512i wv[4];
             few_q4k8(sb, wv);
             for (int j = 0; j < nr; j++) dots[j] = few_dot4(wv, qa[j] + 256 * g);
-        } else if (t == VC_Q6_K) {
-            /* the integer dot per block: s_first * (its first 16 products) +
-             * s_second * (the last 16), vectors 0-3 and 4-7 (exact) */
-            const uint8_t *wb = w + 210 * g;
-            wd = _mm256_set1_ps(f16_load(wb + 208));
-            const __m128i s16 = _mm_loadu_si128((const __m128i *)(const void *)(wb + 192));
-            const __m256i s_first = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
-            const __m256i s_second = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
-            __m512i wv[4], wa[4];
-            __mmask64 neg[4];
-            few_q6k8(wb, wv);
-            for (int i = 0; i < 4; i++) {
-                wa[i] = _mm512_abs_epi8(wv[i]);
-                neg[i] = _mm512_movepi8_mask(wv[i]);
-            }
-            for (int j = 0; j < nr; j++) {
-                const int8_t *a = qa[j] + 256 * g;
-                __m512i p[4];
-                for (int i = 0; i < 4; i++) {
-                    const __m512i ai = _mm512_loadu_si512(a + 64 * i);
-                    p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[i],
-                                               _mm512_mask_sub_epi8(ai, neg[i], _mm512_setzero_si512(), ai));
-                }
-                const __m512i f = _mm512_add_epi32(p[0], p[1]), sd = _mm512_add_epi32(p[2], p[3]);
-                const __m256i f8 = _mm256_add_epi32(_mm512_castsi512_si256(f), _mm512_extracti64x4_epi64(f, 1));
-                const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sd), _mm512_extracti64x4_epi64(sd, 1));
-                dots[j] = _mm256_add_epi32(_mm256_mullo_epi32(f8, s_first), _mm256_mullo_epi32(s8, s_second));
-            }
-        } else if (t == VC_Q4_1) {
-            __m256i dm;
-            __m512i wv[4];
-            few_q41_8(w + 160 * g, 8, &dm, wv);
-            wd = vnni_f16_lanes(dm, 0);
-            wm = vnni_f16_lanes(dm, 1);
-            for (int j = 0; j < nr; j++) dots[j] = few_dot4(wv, qa[j] + 256 * g);
         } else {
-            const uint8_t *b = w + (size_t)stride * 8 * g;
-            wd = few_scales8(b, stride);
-            __m256i wv[8], wa[8]; /* signed weights: |w|, the activations take w's sign */
-            few_blocks8(t, b, wv);
-            for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
-            for (int j = 0; j < nr; j++) {
-                const int8_t *a = qa[j] + 256 * g;
-                __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-                for (int i = 0; i < 8; i += 2) {
-                    const __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 32 * i));
-                    const __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 32 * i + 32));
-                    s0 = _mm256_dpbusd_epi32(s0, wa[i], _mm256_sign_epi8(a0, wv[i]));
-                    s1 = _mm256_dpbusd_epi32(s1, wa[i + 1], _mm256_sign_epi8(a1, wv[i + 1]));
-                }
-                dots[j] = _mm256_add_epi32(s0, s1);
+            const int8_t *ag[FEW_ROWS];
+            for (int j = 0; j < nr; j++) ag[j] = qa[j] + 256 * g;
+            if (t == VC_Q6_K) {
+                const uint8_t *wb = w + 210 * g;
+                wd = _mm256_set1_ps(f16_load(wb + 208));
+                few_q6k_dots(wb, ag, nr, dots);
+            } else {
+                few_group_dots(t, w + (size_t)stride * 8 * g, stride, ag, nr, dots, &wd, &wm);
             }
         }
         for (int j = 0; j < nr; j++) {
@@ -399,39 +418,15 @@ static inline __attribute__((always_inline)) void vnni_few_nr(vc_dtype t, const 
  * masked loads leave them), and from there vnni_few_nr's float steps exactly:
  * the same bits. SmolLM2's 576-wide rows (2 groups + 2 blocks): 4 rows take 9
  * stream groups instead of 12 group passes. */
-enum { PACK_GROUPS = 64 }; /* stream groups per pack at most (qnat_pack_ok) */
 
 /* stream group s of the packed rows at w: d[j] lane b the exact dot of block
  * 8 s + b with activation row j, wd / wm (Q4_1) its weight scale / offset */
 static inline __attribute__((always_inline)) void few_stream_group(vc_dtype t, const uint8_t *w, int64_t s, int stride,
                                                                    const int8_t *const *act, int64_t ng,
                                                                    int nr, __m256i *d, __m256 *wd, __m256 *wm) {
-    const uint8_t *b = w + (size_t)stride * 8 * s;
-    if (t == VC_Q4_1) {
-        __m256i dm;
-        __m512i wv[4];
-        few_q41_8(b, 8, &dm, wv);
-        *wd = vnni_f16_lanes(dm, 0);
-        *wm = vnni_f16_lanes(dm, 1);
-        for (int j = 0; j < nr; j++) d[j] = few_dot4(wv, act[2 * j + (s >= ng)] + 256 * s);
-        return;
-    }
-    *wd = few_scales8(b, stride);
-    *wm = _mm256_setzero_ps();
-    __m256i wv[8], wa[8];
-    few_blocks8(t, b, wv);
-    for (int i = 0; i < 8; i++) wa[i] = _mm256_abs_epi8(wv[i]);
-    for (int j = 0; j < nr; j++) {
-        const int8_t *a = act[2 * j + (s >= ng)] + 256 * s;
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        for (int i = 0; i < 8; i += 2) {
-            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 32 * i));
-            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 32 * i + 32));
-            s0 = _mm256_dpbusd_epi32(s0, wa[i], _mm256_sign_epi8(a0, wv[i]));
-            s1 = _mm256_dpbusd_epi32(s1, wa[i + 1], _mm256_sign_epi8(a1, wv[i + 1]));
-        }
-        d[j] = _mm256_add_epi32(s0, s1);
-    }
+    const int8_t *a[FEW_ROWS];
+    for (int j = 0; j < nr; j++) a[j] = act[2 * j + (s >= ng)] + 256 * s;
+    few_group_dots(t, w + (size_t)stride * 8 * s, stride, a, nr, d, wd, wm);
 }
 
 /* out[j * os + k] for the R rows k at w (row_bytes apart, R nb % 8 == 0,
@@ -542,28 +537,12 @@ static inline __attribute__((always_inline)) void vnni_few_ksum_nr(vc_dtype t, c
         } else { /* Q6_K: the exact half-block dots times the 16-value scales */
             const uint8_t *wb = w + 210 * g;
             dw = f16_load(wb + 208);
-            const __m128i s16 = _mm_loadu_si128((const __m128i *)(const void *)(wb + 192));
-            const __m256i s_first = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
-            const __m256i s_second = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(s16, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
-            __m512i wv[4], wa[4];
-            __mmask64 neg[4];
-            few_q6k8(wb, wv);
-            for (int i = 0; i < 4; i++) {
-                wa[i] = _mm512_abs_epi8(wv[i]);
-                neg[i] = _mm512_movepi8_mask(wv[i]);
-            }
+            const int8_t *ag[FEW_ROWS];
+            __m256i dots[FEW_ROWS];
+            for (int j = 0; j < nr; j++) ag[j] = (const int8_t *)(qx + j * xs) + 256 * g;
+            few_q6k_dots(wb, ag, nr, dots);
             for (int j = 0; j < nr; j++) {
-                const int8_t *a = (const int8_t *)(qx + j * xs) + 256 * g;
-                __m512i p[4];
-                for (int i = 0; i < 4; i++) {
-                    const __m512i ai = _mm512_loadu_si512(a + 64 * i);
-                    p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[i],
-                                               _mm512_mask_sub_epi8(ai, neg[i], _mm512_setzero_si512(), ai));
-                }
-                const __m512i f = _mm512_add_epi32(p[0], p[1]), sd = _mm512_add_epi32(p[2], p[3]);
-                const __m256i f8 = _mm256_add_epi32(_mm512_castsi512_si256(f), _mm512_extracti64x4_epi64(f, 1));
-                const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sd), _mm512_extracti64x4_epi64(sd, 1));
-                I[j] = few_hsum_epi32(_mm256_add_epi32(_mm256_mullo_epi32(f8, s_first), _mm256_mullo_epi32(s8, s_second)));
+                I[j] = few_hsum_epi32(dots[j]);
                 M[j] = 0;
             }
         }
